@@ -1,0 +1,241 @@
+//! Metrics (pure functions), the [`Predictor`] abstraction, the constant-velocity
+//! baseline, and the evaluation loop that drives a predictor over scenes.
+
+pub mod metrics;
+
+pub use metrics::{ade, best_of_k, fde};
+
+use lbebm_types::{AgentForecast, Future, Scene, SceneForecast, Vec2, OBS_LEN};
+use serde::{Deserialize, Serialize};
+
+/// Errors a predictor may report; the loop passes them on untouched.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("predictor failed: {0}")]
+    Predictor(#[source] BoxError),
+    #[error("predictor returned {got} forecasts for {want} {what}")]
+    Shape {
+        got: usize,
+        want: usize,
+        what: &'static str,
+    },
+    #[error("scene {source_name} at t={t}: an agent has no ground-truth future")]
+    NoGroundTruth { source_name: String, t: f64 },
+}
+
+/// Anything that turns observed scenes into K sampled futures per agent.
+pub trait Predictor {
+    /// A short name for reports.
+    fn name(&self) -> String;
+    /// One forecast per scene, one [`AgentForecast`] per agent, `k` samples each.
+    /// Only `obs` of each agent may be read; `future` is for scoring.
+    fn predict(&mut self, scenes: &[Scene], k: usize) -> Result<Vec<SceneForecast>, BoxError>;
+}
+
+/// Extrapolates the last observed velocity (from the last two observed positions).
+/// Deterministic: every one of the K samples is the same.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConstantVelocity;
+
+impl ConstantVelocity {
+    pub fn extrapolate(obs: &[Vec2]) -> Future {
+        let n = obs.len();
+        let last = obs[n - 1];
+        let v = if n >= 2 { last - obs[n - 2] } else { Vec2::zeros() };
+        std::array::from_fn(|i| last + v * (i + 1) as f32)
+    }
+}
+
+impl Predictor for ConstantVelocity {
+    fn name(&self) -> String {
+        "cv".into()
+    }
+    fn predict(&mut self, scenes: &[Scene], k: usize) -> Result<Vec<SceneForecast>, BoxError> {
+        Ok(scenes
+            .iter()
+            .map(|s| SceneForecast {
+                agents: s
+                    .agents
+                    .iter()
+                    .map(|a| {
+                        let f = Self::extrapolate(&a.obs[..OBS_LEN]);
+                        AgentForecast {
+                            samples: vec![f; k],
+                            energies: vec![0.0; k],
+                        }
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+/// Best-of-K ADE/FDE over one set of scenes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    pub windows: usize,
+    pub ade: f64,
+    pub fde: f64,
+}
+
+/// Sums per-window best-of-K errors; [`Accumulator::score`] averages them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Accumulator {
+    n: usize,
+    ade: f64,
+    fde: f64,
+}
+
+impl Accumulator {
+    pub fn add(&mut self, forecast: &AgentForecast, truth: &Future) {
+        let (a, f) = best_of_k(&forecast.samples, truth);
+        self.n += 1;
+        self.ade += a as f64;
+        self.fde += f as f64;
+    }
+    pub fn score(&self) -> Score {
+        let n = self.n.max(1) as f64;
+        Score {
+            windows: self.n,
+            ade: self.ade / n,
+            fde: self.fde / n,
+        }
+    }
+}
+
+/// Drives `predictor` over `scenes` in batches of about `batch_agents` agents (whole
+/// scenes only), scoring best-of-`k`. `progress` is told how many scenes are done.
+pub fn evaluate(
+    predictor: &mut dyn Predictor,
+    scenes: &[Scene],
+    k: usize,
+    batch_agents: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Score, EvalError> {
+    let mut acc = Accumulator::default();
+    for chunk in scene_batches(scenes, batch_agents) {
+        let out = predictor.predict(chunk, k).map_err(EvalError::Predictor)?;
+        if out.len() != chunk.len() {
+            return Err(EvalError::Shape {
+                got: out.len(),
+                want: chunk.len(),
+                what: "scenes",
+            });
+        }
+        for (s, f) in chunk.iter().zip(&out) {
+            if f.agents.len() != s.agents.len() {
+                return Err(EvalError::Shape {
+                    got: f.agents.len(),
+                    want: s.agents.len(),
+                    what: "agents",
+                });
+            }
+            for (a, af) in s.agents.iter().zip(&f.agents) {
+                let truth = a.future.as_ref().ok_or_else(|| EvalError::NoGroundTruth {
+                    source_name: s.source.clone(),
+                    t: s.t,
+                })?;
+                if af.samples.len() != k {
+                    return Err(EvalError::Shape {
+                        got: af.samples.len(),
+                        want: k,
+                        what: "samples",
+                    });
+                }
+                acc.add(af, truth);
+            }
+        }
+        progress(chunk.len());
+    }
+    Ok(acc.score())
+}
+
+/// Consecutive runs of whole scenes holding about `max_agents` agents each (a scene
+/// larger than that is a batch of its own).
+pub fn scene_batches(scenes: &[Scene], max_agents: usize) -> Vec<&[Scene]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut n = 0;
+    for (i, s) in scenes.iter().enumerate() {
+        if n > 0 && n + s.len() > max_agents {
+            out.push(&scenes[start..i]);
+            start = i;
+            n = 0;
+        }
+        n += s.len();
+    }
+    if start < scenes.len() {
+        out.push(&scenes[start..]);
+    }
+    out
+}
+
+/// The benchmark average: the plain mean of the per-split scores.
+pub fn average(scores: &[Score]) -> Option<(f64, f64)> {
+    if scores.is_empty() {
+        return None;
+    }
+    let n = scores.len() as f64;
+    Some((
+        scores.iter().map(|s| s.ade).sum::<f64>() / n,
+        scores.iter().map(|s| s.fde).sum::<f64>() / n,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lbebm_types::{AgentWindow, PRED_LEN};
+
+    fn straight(id: &str, v: f32) -> AgentWindow {
+        AgentWindow {
+            id: id.into(),
+            obs: std::array::from_fn(|i| Vec2::new(v * i as f32, 1.0)),
+            future: Some(std::array::from_fn(|i| {
+                Vec2::new(v * (i + OBS_LEN) as f32, 1.0)
+            })),
+        }
+    }
+
+    #[test]
+    fn cv_is_exact_on_straight_lines() {
+        let scenes = vec![Scene {
+            source: "s".into(),
+            t: 0.0,
+            agents: vec![straight("a", 0.5), straight("b", -0.3)],
+        }];
+        let s = evaluate(&mut ConstantVelocity, &scenes, 3, 100, &mut |_| {}).unwrap();
+        assert_eq!(s.windows, 2);
+        assert!(s.ade < 1e-5 && s.fde < 1e-5, "{s:?}");
+    }
+
+    #[test]
+    fn batches_keep_scenes_whole() {
+        let sc = |n| Scene {
+            source: "s".into(),
+            t: 0.0,
+            agents: vec![straight("a", 1.0); n],
+        };
+        let scenes = vec![sc(3), sc(3), sc(5), sc(1)];
+        let b = scene_batches(&scenes, 6);
+        let sizes: Vec<usize> = b.iter().map(|x| x.len()).collect();
+        assert_eq!(sizes, vec![2, 2]);
+        assert_eq!(b.iter().map(|x| x.len()).sum::<usize>(), 4);
+        let f: [Vec2; PRED_LEN] = [Vec2::zeros(); PRED_LEN];
+        assert_eq!(ade(&f, &f), 0.0);
+    }
+
+    #[test]
+    fn average_is_mean_of_splits() {
+        let s = |a, f| Score {
+            windows: 1,
+            ade: a,
+            fde: f,
+        };
+        let (a, f) = average(&[s(1.0, 2.0), s(3.0, 4.0)]).unwrap();
+        assert_eq!((a, f), (2.0, 3.0));
+        assert!(average(&[]).is_none());
+    }
+}

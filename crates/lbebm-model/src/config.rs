@@ -1,0 +1,274 @@
+//! Model, sampler and training settings, read from TOML and validated once into a
+//! [`CheckedConfig`].
+
+use crate::ModelError;
+use serde::{Deserialize, Serialize};
+
+/// Network sizes. Defaults are the reference ETH/UCY sizes of the paper's code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Width of the per-agent context feature `c`.
+    pub fdim: usize,
+    /// Width of the latent belief `z`.
+    pub zdim: usize,
+    /// Positions are multiplied by this before entering the network (metres → model units).
+    pub data_scale: f32,
+    /// Future step indexes (0-based) that form the sparse plan.
+    pub subgoals: Vec<usize>,
+    pub enc_past: Vec<usize>,
+    pub enc_plan: Vec<usize>,
+    pub enc_latent: Vec<usize>,
+    pub dec_plan: Vec<usize>,
+    pub dec_traj: Vec<usize>,
+    /// Social pooling on (the reference code passes no mask on ETH/UCY; we pool).
+    pub social: bool,
+    pub nl_theta: Vec<usize>,
+    pub nl_phi: Vec<usize>,
+    pub nl_g: Vec<usize>,
+    /// Width of the θ/φ embeddings whose dot products give the affinities.
+    pub nl_dim: usize,
+    /// Rounds of social pooling.
+    pub nl_rounds: usize,
+    /// Hidden widths of the energy net (GELU between layers, scalar out).
+    pub ebm_hidden: Vec<usize>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            fdim: 16,
+            zdim: 16,
+            data_scale: 60.0,
+            subgoals: vec![2, 5, 8, 11],
+            enc_past: vec![512, 256],
+            enc_plan: vec![8, 16],
+            enc_latent: vec![8, 50],
+            dec_plan: vec![1024, 512, 1024],
+            dec_traj: vec![1024, 512, 256],
+            social: true,
+            nl_theta: vec![256, 128, 64],
+            nl_phi: vec![256, 128, 64],
+            nl_g: vec![256, 128, 64],
+            nl_dim: 128,
+            nl_rounds: 3,
+            ebm_hidden: vec![200, 200],
+        }
+    }
+}
+
+/// Short-run Langevin dynamics in latent space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LangevinConfig {
+    /// σ of the Gaussian reference density N(0, σ²I) of the prior.
+    pub prior_sigma: f32,
+    /// σ of the chains' initial distribution.
+    pub init_sigma: f32,
+    /// Steps during training.
+    pub steps: usize,
+    /// Step size s: z ← z − ½s²(∂E/∂z + z/σ²) + s·ε.
+    pub step_size: f32,
+    /// Steps at prediction time (may exceed the training steps).
+    pub test_steps: usize,
+    /// Replay buffer size for persistent chains in training (0 turns PCD off).
+    pub replay_size: usize,
+}
+
+impl Default for LangevinConfig {
+    fn default() -> Self {
+        Self {
+            prior_sigma: 2.0,
+            init_sigma: 2.0,
+            steps: 20,
+            step_size: 0.4,
+            test_steps: 20,
+            replay_size: 10_000,
+        }
+    }
+}
+
+/// Optimisation and loss weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub seed: u64,
+    pub epochs: usize,
+    /// Agents per batch (whole scenes are kept together).
+    pub batch_agents: usize,
+    pub lr: f64,
+    /// Multiply the learning rate by `lr_gamma` every `lr_step` epochs.
+    pub lr_step: usize,
+    pub lr_gamma: f64,
+    pub plan_coef: f64,
+    pub future_coef: f64,
+    pub kld_coef: f64,
+    pub cd_coef: f64,
+    pub subgoal_coef: f64,
+    /// Random rotation of whole scenes.
+    pub rotate: bool,
+    /// Samples for validation best-of-K.
+    pub val_samples: usize,
+    /// Stop when validation ADE has not improved for this many epochs (0: never).
+    pub patience: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            epochs: 30,
+            batch_agents: 256,
+            lr: 3e-4,
+            lr_step: 10,
+            lr_gamma: 0.5,
+            plan_coef: 2.0,
+            future_coef: 1.0,
+            kld_coef: 0.5,
+            cd_coef: 1.0,
+            subgoal_coef: 1.0,
+            rotate: true,
+            val_samples: 20,
+            patience: 0,
+        }
+    }
+}
+
+/// Everything a training run or a checkpoint is defined by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub model: ModelConfig,
+    pub langevin: LangevinConfig,
+    pub train: TrainConfig,
+}
+
+/// A [`Config`] that passed [`Config::check`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedConfig(Config);
+
+impl std::ops::Deref for CheckedConfig {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.0
+    }
+}
+
+impl CheckedConfig {
+    pub fn into_inner(self) -> Config {
+        self.0
+    }
+}
+
+fn bad(msg: String) -> ModelError {
+    ModelError::Config(msg)
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Self, ModelError> {
+        toml::from_str(text).map_err(|e| bad(e.to_string()))
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Validates every field once; the rest of the crate trusts a [`CheckedConfig`].
+    pub fn check(self) -> Result<CheckedConfig, ModelError> {
+        let m = &self.model;
+        let pos = |v: usize, n: &str| {
+            if v == 0 {
+                Err(bad(format!("{n} must be positive")))
+            } else {
+                Ok(())
+            }
+        };
+        pos(m.fdim, "model.fdim")?;
+        pos(m.zdim, "model.zdim")?;
+        pos(m.nl_dim, "model.nl_dim")?;
+        if !(m.data_scale.is_finite() && m.data_scale > 0.0) {
+            return Err(bad("model.data_scale must be a positive number".into()));
+        }
+        if m.subgoals.is_empty() {
+            return Err(bad("model.subgoals must name at least one future step".into()));
+        }
+        if m.subgoals.windows(2).any(|w| w[0] >= w[1])
+            || m.subgoals.iter().any(|&i| i >= lbebm_types::PRED_LEN)
+        {
+            return Err(bad(format!(
+                "model.subgoals must be increasing step indexes below {}",
+                lbebm_types::PRED_LEN
+            )));
+        }
+        for (n, v) in [
+            ("enc_past", &m.enc_past),
+            ("enc_plan", &m.enc_plan),
+            ("enc_latent", &m.enc_latent),
+            ("dec_plan", &m.dec_plan),
+            ("dec_traj", &m.dec_traj),
+            ("nl_theta", &m.nl_theta),
+            ("nl_phi", &m.nl_phi),
+            ("nl_g", &m.nl_g),
+            ("ebm_hidden", &m.ebm_hidden),
+        ] {
+            if v.iter().any(|&w| w == 0) {
+                return Err(bad(format!("model.{n}: layer widths must be positive")));
+            }
+        }
+        if m.ebm_hidden.is_empty() {
+            return Err(bad("model.ebm_hidden needs at least one layer".into()));
+        }
+        let l = &self.langevin;
+        for (n, v) in [
+            ("prior_sigma", l.prior_sigma),
+            ("init_sigma", l.init_sigma),
+            ("step_size", l.step_size),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(format!("langevin.{n} must be a positive number")));
+            }
+        }
+        let t = &self.train;
+        pos(t.batch_agents, "train.batch_agents")?;
+        pos(t.val_samples, "train.val_samples")?;
+        pos(t.lr_step, "train.lr_step")?;
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return Err(bad("train.lr must be a positive number".into()));
+        }
+        if !(t.lr_gamma.is_finite() && t.lr_gamma > 0.0 && t.lr_gamma <= 1.0) {
+            return Err(bad("train.lr_gamma must be in (0, 1]".into()));
+        }
+        for (n, v) in [
+            ("plan_coef", t.plan_coef),
+            ("future_coef", t.future_coef),
+            ("kld_coef", t.kld_coef),
+            ("cd_coef", t.cd_coef),
+            ("subgoal_coef", t.subgoal_coef),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(format!("train.{n} must be a non-negative number")));
+            }
+        }
+        Ok(CheckedConfig(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_validation() {
+        let c = Config::default();
+        let back = Config::from_toml(&c.to_toml()).unwrap();
+        assert_eq!(c, back);
+        assert!(back.check().is_ok());
+        let mut bad = Config::default();
+        bad.model.subgoals = vec![5, 2];
+        assert!(bad.check().unwrap_err().to_string().contains("subgoals"));
+        assert!(Config::from_toml("[model]\nfdimm = 3\n").is_err());
+        let partial = Config::from_toml("[train]\nepochs = 3\n").unwrap();
+        assert_eq!(partial.train.epochs, 3);
+        assert_eq!(partial.model, ModelConfig::default());
+    }
+}

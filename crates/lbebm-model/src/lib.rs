@@ -1,0 +1,58 @@
+//! The Latent Belief Energy-Based Model (Pang et al., CVPR 2021) on candle.
+//!
+//! A past encoder and non-local social pooling give each agent a context `c`; a latent
+//! belief `z` is drawn from an energy-based prior `p(z|c) ∝ exp(−E(z,c))·N(0,σ²I)` by
+//! short-run Langevin dynamics; decoders turn `(c, z)` into a sparse plan (sub-goals)
+//! and then a full 12-step trajectory.
+//!
+//! The crate knows nothing of files beyond its own checkpoints, nor of ROS or the CLI.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod model;
+pub mod nn;
+pub mod predictor;
+pub mod train;
+
+pub use candle_core::Device;
+pub use config::{CheckedConfig, Config};
+pub use model::Lbebm;
+pub use predictor::LbebmPredictor;
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("invalid config: {0}")]
+    Config(String),
+    #[error("{path}: {msg}")]
+    Checkpoint { path: PathBuf, msg: String },
+    #[error("training diverged (non-finite loss) in epoch {} batch {batch}; the last good checkpoint is kept", epoch + 1)]
+    Diverged { epoch: usize, batch: usize },
+    #[error("{0}")]
+    Data(String),
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// Parses `cpu` or `cuda:N` (`cuda` alone means `cuda:0`).
+pub fn parse_device(s: &str) -> Result<Device, ModelError> {
+    let s = s.trim().to_ascii_lowercase();
+    if s == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let idx = match s.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| ModelError::Config(format!("unknown device {s:?} (expected cpu or cuda:N)")))?,
+        None => return Err(ModelError::Config(format!("unknown device {s:?} (expected cpu or cuda:N)"))),
+    };
+    Device::new_cuda(idx).map_err(|e| {
+        ModelError::Config(format!(
+            "device cuda:{idx} is not available ({e}); build with --features cuda on a machine with a CUDA GPU"
+        ))
+    })
+}

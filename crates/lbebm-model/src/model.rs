@@ -1,0 +1,250 @@
+//! The LB-EBM network: past encoder, social pooling, energy-based prior with a
+//! Langevin sampler, posterior encoder, plan decoder and trajectory decoder.
+
+use crate::config::CheckedConfig;
+use crate::nn::{EnergyNet, Mlp};
+use candle_core::{Device, Module, Result, Tensor, D};
+use candle_nn::VarBuilder;
+use lbebm_types::{OBS_LEN, PRED_LEN};
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+/// Logit offset that removes agents of other scenes from the affinity softmax:
+/// exp(−1e9) is exactly 0 in f32, so other scenes contribute nothing at all.
+const MASKED: f32 = -1e9;
+
+/// Non-local social pooling over agents of the same scene.
+#[derive(Debug, Clone)]
+pub struct SocialPooling {
+    theta: Mlp,
+    phi: Mlp,
+    g: Mlp,
+    rounds: usize,
+}
+
+impl SocialPooling {
+    pub fn new(cfg: &CheckedConfig, vb: VarBuilder) -> Result<Self> {
+        let m = &cfg.model;
+        Ok(Self {
+            theta: Mlp::new(m.fdim, &m.nl_theta, m.nl_dim, vb.pp("theta"))?,
+            phi: Mlp::new(m.fdim, &m.nl_phi, m.nl_dim, vb.pp("phi"))?,
+            g: Mlp::new(m.fdim, &m.nl_g, m.fdim, vb.pp("g"))?,
+            rounds: m.nl_rounds,
+        })
+    }
+
+    /// `c ← c + A·g(c)`, `A = softmax(θ(c)φ(c)ᵀ + mask)` row-wise, `rounds` times.
+    pub fn forward(&self, c: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let mut c = c.clone();
+        for _ in 0..self.rounds {
+            let th = self.theta.forward(&c)?;
+            let ph = self.phi.forward(&c)?;
+            let logits = (th.matmul(&ph.t()?)? + mask)?;
+            let a = candle_nn::ops::softmax_last_dim(&logits)?;
+            c = (a.matmul(&self.g.forward(&c)?)? + c)?;
+        }
+        Ok(c)
+    }
+}
+
+/// Additive mask for [`SocialPooling`]: 0 within a scene, −1e9 across scenes.
+/// `scene_sizes` lists the number of agents of consecutive scenes.
+pub fn scene_mask(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
+    let n: usize = scene_sizes.iter().sum();
+    let mut m = vec![MASKED; n * n];
+    let mut start = 0;
+    for &s in scene_sizes {
+        for i in start..start + s {
+            for j in start..start + s {
+                m[i * n + j] = 0.0;
+            }
+        }
+        start += s;
+    }
+    Tensor::from_vec(m, (n, n), device)
+}
+
+/// What the training loss needs from one forward pass.
+#[derive(Debug)]
+pub struct TrainOutputs {
+    pub plan: Tensor,
+    pub future: Tensor,
+    pub mu: Tensor,
+    pub logvar: Tensor,
+    /// E(z_posterior, c), one per agent.
+    pub energy_pos: Tensor,
+    /// E(z_prior_sample, c), one per agent.
+    pub energy_neg: Tensor,
+}
+
+/// The full model.
+#[derive(Debug, Clone)]
+pub struct Lbebm {
+    cfg: CheckedConfig,
+    enc_past: Mlp,
+    social: Option<SocialPooling>,
+    enc_plan: Mlp,
+    enc_latent: Mlp,
+    dec_plan: Mlp,
+    dec_traj: Mlp,
+    ebm: EnergyNet,
+    device: Device,
+}
+
+/// Noise source for sampling: seeded, so runs are reproducible on any device.
+pub fn randn<R: Rng + ?Sized>(rng: &mut R, shape: (usize, usize), std: f32, dev: &Device) -> Result<Tensor> {
+    let v: Vec<f32> = (0..shape.0 * shape.1)
+        .map(|_| rng.sample::<f32, _>(StandardNormal) * std)
+        .collect();
+    Tensor::from_vec(v, shape, dev)
+}
+
+impl Lbebm {
+    pub fn new(cfg: &CheckedConfig, vb: VarBuilder) -> Result<Self> {
+        let m = &cfg.model;
+        let np = m.subgoals.len() * 2;
+        Ok(Self {
+            cfg: cfg.clone(),
+            enc_past: Mlp::new(OBS_LEN * 2, &m.enc_past, m.fdim, vb.pp("enc_past"))?,
+            social: if m.social {
+                Some(SocialPooling::new(cfg, vb.pp("social"))?)
+            } else {
+                None
+            },
+            enc_plan: Mlp::new(np, &m.enc_plan, m.fdim, vb.pp("enc_plan"))?,
+            enc_latent: Mlp::new(2 * m.fdim, &m.enc_latent, 2 * m.zdim, vb.pp("enc_latent"))?,
+            dec_plan: Mlp::new(m.fdim + m.zdim, &m.dec_plan, np, vb.pp("dec_plan"))?,
+            dec_traj: Mlp::new(2 * m.fdim, &m.dec_traj, PRED_LEN * 2, vb.pp("dec_traj"))?,
+            ebm: EnergyNet::new(m.zdim, m.fdim, &m.ebm_hidden, vb.pp("ebm"))?,
+            device: vb.device().clone(),
+        })
+    }
+
+    pub fn config(&self) -> &CheckedConfig {
+        &self.cfg
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    pub fn energy_net(&self) -> &EnergyNet {
+        &self.ebm
+    }
+
+    /// Context `c` for every agent: `obs` is `[N, 16]` (observed positions relative to
+    /// the last one, scaled), `mask` from [`scene_mask`].
+    pub fn encode(&self, obs: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let c = self.enc_past.forward(obs)?;
+        match &self.social {
+            Some(s) => s.forward(&c, mask),
+            None => Ok(c),
+        }
+    }
+
+    /// Short-run Langevin dynamics from `z0` under p(z|c) ∝ exp(−E(z,c))·N(0,σ²I).
+    /// With `rng = None` the noise term is left out (deterministic descent).
+    pub fn langevin(
+        &self,
+        z0: &Tensor,
+        cond: &crate::nn::EnergyCondition,
+        steps: usize,
+        mut rng: Option<&mut dyn rand::RngCore>,
+    ) -> Result<Tensor> {
+        let l = &self.cfg.langevin;
+        let s = l.step_size as f64;
+        let inv_var = 1.0 / (l.prior_sigma as f64 * l.prior_sigma as f64);
+        let mut z = z0.detach();
+        let dims = z.dims2()?;
+        for _ in 0..steps {
+            let (_, g) = self.ebm.energy_and_grad(&z, cond)?;
+            // z − ½s²(g + z/σ²)
+            let drift = (g + (&z * inv_var)?)?;
+            z = (&z - (drift * (0.5 * s * s))?)?;
+            if let Some(r) = rng.as_deref_mut() {
+                z = (z + randn(r, dims, l.step_size, &self.device)?)?;
+            }
+        }
+        Ok(z)
+    }
+
+    /// Decodes plan then trajectory from context rows and latents.
+    pub fn decode(&self, c: &Tensor, z: &Tensor) -> Result<(Tensor, Tensor)> {
+        let plan = self.dec_plan.forward(&Tensor::cat(&[c, z], D::Minus1)?)?;
+        let pf = self.enc_plan.forward(&plan)?;
+        let fut = self.dec_traj.forward(&Tensor::cat(&[c, &pf], D::Minus1)?)?;
+        Ok((plan, fut))
+    }
+
+    /// K samples per agent. Returns futures `[N·K, 24]` (agent-major, model units,
+    /// relative to each agent's last observation) and energies `[N·K]`.
+    pub fn sample(
+        &self,
+        obs: &Tensor,
+        mask: &Tensor,
+        k: usize,
+        steps: usize,
+        rng: &mut dyn rand::RngCore,
+        noise: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let n = obs.dim(0)?;
+        let c = self.encode(obs, mask)?.detach();
+        let fdim = self.cfg.model.fdim;
+        let cond_n = self.ebm.condition(&c)?;
+        let rep = |t: &Tensor| -> Result<Tensor> {
+            let w = t.dim(1)?;
+            t.unsqueeze(1)?.broadcast_as((n, k, w))?.reshape((n * k, w))
+        };
+        let ck = rep(&c)?;
+        let cond = crate::nn::EnergyCondition(rep(&cond_n.0)?);
+        let l = &self.cfg.langevin;
+        let z0 = randn(rng, (n * k, self.cfg.model.zdim), l.init_sigma, &self.device)?;
+        let z = if noise {
+            self.langevin(&z0, &cond, steps, Some(rng))?
+        } else {
+            self.langevin(&z0, &cond, steps, None)?
+        };
+        let (energy, _) = self.ebm.energy_and_grad(&z, &cond)?;
+        let (_, fut) = self.decode(&ck, &z)?;
+        debug_assert_eq!(ck.dim(1)?, fdim);
+        Ok((fut, energy))
+    }
+
+    /// Training forward pass. `plan_gt` `[N, 2·subgoals]`; `z_neg0` are the chains'
+    /// starting points (fresh or from the replay buffer). Returns the outputs and the
+    /// negative samples reached (for the replay buffer).
+    pub fn forward_train(
+        &self,
+        obs: &Tensor,
+        mask: &Tensor,
+        plan_gt: &Tensor,
+        z_neg0: &Tensor,
+        rng: &mut dyn rand::RngCore,
+    ) -> Result<(TrainOutputs, Tensor)> {
+        let c = self.encode(obs, mask)?;
+        let cd = c.detach();
+        let zdim = self.cfg.model.zdim;
+        // Negative samples from the prior (no gradient to anything).
+        let cond = self.ebm.condition(&cd)?;
+        let z_neg = self.langevin(z_neg0, &cond, self.cfg.langevin.steps, Some(rng))?;
+        // Posterior q(z | c, plan).
+        let pf = self.enc_plan.forward(plan_gt)?;
+        let lat = self.enc_latent.forward(&Tensor::cat(&[&c, &pf], D::Minus1)?)?;
+        let mu = lat.narrow(1, 0, zdim)?;
+        let logvar = lat.narrow(1, zdim, zdim)?;
+        let eps = randn(rng, (obs.dim(0)?, zdim), 1.0, &self.device)?;
+        let z_pos = (&mu + (eps * (&logvar * 0.5)?.exp()?)?)?;
+        let (plan, future) = self.decode(&c, &z_pos)?;
+        let energy_pos = self.ebm.energy(&z_pos, &cd)?;
+        let energy_neg = self.ebm.energy(&z_neg, &cd)?;
+        Ok((
+            TrainOutputs {
+                plan,
+                future,
+                mu,
+                logvar,
+                energy_pos,
+                energy_neg,
+            },
+            z_neg,
+        ))
+    }
+}

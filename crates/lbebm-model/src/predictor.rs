@@ -1,0 +1,79 @@
+//! The LB-EBM model behind the evaluation harness's [`Predictor`] interface.
+
+use crate::batch::{to_world, SceneBatch};
+use crate::model::Lbebm;
+use lbebm_eval::{BoxError, Predictor};
+use lbebm_types::{AgentForecast, Scene, SceneForecast, PRED_LEN};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// Samples K futures per agent with a seeded noise source, so that the same seed over
+/// the same scenes in the same order gives the same numbers.
+pub struct LbebmPredictor {
+    pub model: Lbebm,
+    rng: StdRng,
+    /// Langevin steps at prediction time.
+    pub steps: usize,
+    pub name: String,
+}
+
+impl LbebmPredictor {
+    pub fn new(model: Lbebm, seed: u64, name: impl Into<String>) -> Self {
+        let steps = model.config().langevin.test_steps;
+        Self {
+            model,
+            rng: StdRng::seed_from_u64(seed),
+            steps,
+            name: name.into(),
+        }
+    }
+
+    /// Restarts the noise stream (so a split's evaluation does not depend on what ran
+    /// before it).
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = StdRng::seed_from_u64(seed);
+    }
+
+    /// Forecasts for scenes, world coordinates, samples in sampling order.
+    pub fn forecast(&mut self, scenes: &[Scene], k: usize) -> candle_core::Result<Vec<SceneForecast>> {
+        let dev = self.model.device().clone();
+        let scale = self.model.config().model.data_scale;
+        let b = SceneBatch::new(scenes, scale, None, &dev)?;
+        if b.is_empty() {
+            return Ok(scenes.iter().map(|_| SceneForecast { agents: vec![] }).collect());
+        }
+        let (fut, en) = self
+            .model
+            .sample(&b.obs, &b.mask, k, self.steps, &mut self.rng, true)?;
+        let fut = fut.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let en = en.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        let mut out = Vec::with_capacity(scenes.len());
+        let mut agent = 0;
+        for s in scenes {
+            let mut agents = Vec::with_capacity(s.len());
+            for _ in 0..s.len() {
+                let nm = &b.norms[agent];
+                let samples = (0..k)
+                    .map(|j| {
+                        let r = (agent * k + j) * PRED_LEN * 2;
+                        to_world(&fut[r..r + PRED_LEN * 2], nm)
+                    })
+                    .collect();
+                let energies = en[agent * k..(agent + 1) * k].to_vec();
+                agents.push(AgentForecast { samples, energies });
+                agent += 1;
+            }
+            out.push(SceneForecast { agents });
+        }
+        Ok(out)
+    }
+}
+
+impl Predictor for LbebmPredictor {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn predict(&mut self, scenes: &[Scene], k: usize) -> Result<Vec<SceneForecast>, BoxError> {
+        Ok(self.forecast(scenes, k)?)
+    }
+}

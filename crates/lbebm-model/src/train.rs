@@ -1,0 +1,491 @@
+//! Training: the paper's loss, Adam with a step decay, persistent Langevin chains,
+//! best-on-validation checkpoints, resumable state, divergence detection.
+
+use crate::batch::{plan_of, SceneBatch};
+use crate::checkpoint::{self, sorted_vars, Meta};
+use crate::config::CheckedConfig;
+use crate::model::{randn, Lbebm};
+use crate::predictor::LbebmPredictor;
+use crate::ModelError;
+use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use lbebm_types::Scene;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// Seed of the validation sampler: fixed, so validation scores compare across epochs.
+pub const VAL_SEED: u64 = 0x5eed_0f_7a1;
+
+/// Name of the resumable training state inside the output folder (f32 weights and the
+/// optimiser's moments; not needed to use the model).
+pub const STATE: &str = "train_state.safetensors";
+pub const STATE_META: &str = "train_state.json";
+
+/// Fills every variable like PyTorch's `nn.Linear` (uniform ±1/√fan_in, weight and bias
+/// from the same layer's fan-in), from a seeded generator.
+pub fn seeded_init(vm: &VarMap, seed: u64) -> Result<(), ModelError> {
+    let vars = sorted_vars(vm);
+    let shapes: HashMap<String, Vec<usize>> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.dims().to_vec()))
+        .collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (name, var) in &vars {
+        let fan_in = if let Some(stem) = name.strip_suffix(".bias") {
+            shapes
+                .get(&format!("{stem}.weight"))
+                .and_then(|s| s.get(1).copied())
+                .unwrap_or(var.dims()[0])
+        } else {
+            var.dims().get(1).copied().unwrap_or(1)
+        };
+        let b = 1.0 / (fan_in as f32).sqrt();
+        let n = var.elem_count();
+        let v: Vec<f32> = (0..n).map(|_| rng.gen_range(-b..b)).collect();
+        var.set(&Tensor::from_vec(v, var.dims(), var.device())?)?;
+    }
+    Ok(())
+}
+
+/// Adam (no weight decay, as the reference), with state that can be saved and resumed.
+pub struct Adam {
+    vars: Vec<(String, Var)>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    pub t: usize,
+    pub lr: f64,
+    b1: f64,
+    b2: f64,
+    eps: f64,
+}
+
+impl Adam {
+    pub fn new(vm: &VarMap, lr: f64) -> Result<Self, ModelError> {
+        let vars = sorted_vars(vm);
+        let m = vars
+            .iter()
+            .map(|(_, v)| v.zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let v = m.clone();
+        Ok(Self {
+            vars,
+            m,
+            v,
+            t: 0,
+            lr,
+            b1: 0.9,
+            b2: 0.999,
+            eps: 1e-8,
+        })
+    }
+
+    pub fn step(&mut self, grads: &GradStore) -> Result<(), ModelError> {
+        self.t += 1;
+        let bc1 = 1.0 - self.b1.powi(self.t as i32);
+        let bc2 = 1.0 - self.b2.powi(self.t as i32);
+        for (i, (_, var)) in self.vars.iter().enumerate() {
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            let m = ((&self.m[i] * self.b1)? + (g * (1.0 - self.b1))?)?;
+            let v = ((&self.v[i] * self.b2)? + (g.sqr()? * (1.0 - self.b2))?)?;
+            let denom = ((&v / bc2)?.sqrt()? + self.eps)?;
+            let upd = ((&m / bc1)? / denom)?;
+            var.set(&(var.as_tensor() - (upd * self.lr)?)?)?;
+            self.m[i] = m;
+            self.v[i] = v;
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> HashMap<String, Tensor> {
+        let mut map = HashMap::new();
+        for (i, (n, var)) in self.vars.iter().enumerate() {
+            map.insert(format!("w/{n}"), var.as_tensor().clone());
+            map.insert(format!("m/{n}"), self.m[i].clone());
+            map.insert(format!("v/{n}"), self.v[i].clone());
+        }
+        map
+    }
+
+    fn restore(&mut self, map: &HashMap<String, Tensor>, path: &Path) -> Result<(), ModelError> {
+        let err = |n: &str| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            msg: format!("training state lacks {n} or its shape differs"),
+        };
+        for (i, (n, var)) in self.vars.iter().enumerate() {
+            let get = |p: &str| {
+                map.get(&format!("{p}/{n}"))
+                    .filter(|t| t.dims() == var.dims())
+                    .ok_or_else(|| err(&format!("{p}/{n}")))
+            };
+            let dev = var.device().clone();
+            var.set(&get("w")?.to_device(&dev)?)?;
+            self.m[i] = get("m")?.to_device(&dev)?;
+            self.v[i] = get("v")?.to_device(&dev)?;
+        }
+        Ok(())
+    }
+}
+
+/// Persistent chains: a ring of latent vectors. Once full, training chains start from
+/// random entries instead of from noise (persistent contrastive divergence).
+pub struct Replay {
+    zdim: usize,
+    cap: usize,
+    data: Vec<f32>,
+    next: usize,
+}
+
+impl Replay {
+    pub fn new(zdim: usize, cap: usize) -> Self {
+        Self {
+            zdim,
+            cap,
+            data: Vec::new(),
+            next: 0,
+        }
+    }
+    pub fn is_full(&self) -> bool {
+        self.cap > 0 && self.data.len() == self.cap * self.zdim
+    }
+    pub fn push(&mut self, rows: &[f32]) {
+        if self.cap == 0 {
+            return;
+        }
+        for r in rows.chunks_exact(self.zdim) {
+            if self.data.len() < self.cap * self.zdim {
+                self.data.extend_from_slice(r);
+            } else {
+                let o = self.next * self.zdim;
+                self.data[o..o + self.zdim].copy_from_slice(r);
+                self.next = (self.next + 1) % self.cap;
+            }
+        }
+    }
+    pub fn sample(&self, n: usize, rng: &mut impl Rng, dev: &Device) -> candle_core::Result<Tensor> {
+        let mut v = Vec::with_capacity(n * self.zdim);
+        for _ in 0..n {
+            let i = rng.gen_range(0..self.cap);
+            v.extend_from_slice(&self.data[i * self.zdim..(i + 1) * self.zdim]);
+        }
+        Tensor::from_vec(v, (n, self.zdim), dev)
+    }
+}
+
+/// Loss terms of one batch (means over the batch).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Losses {
+    pub total: f64,
+    pub plan: f64,
+    pub future: f64,
+    pub kld: f64,
+    pub cd: f64,
+    pub subgoal: f64,
+}
+
+/// The paper's loss on one forward pass.
+pub fn loss(
+    model: &Lbebm,
+    b: &SceneBatch,
+    z_neg0: &Tensor,
+    rng: &mut StdRng,
+) -> Result<(Tensor, Losses, Tensor), ModelError> {
+    let cfg = model.config();
+    let t = &cfg.train;
+    let future = b
+        .future
+        .as_ref()
+        .ok_or_else(|| ModelError::Data("training scenes need ground-truth futures".into()))?;
+    let plan_gt = plan_of(future, &cfg.model.subgoals)?;
+    let (o, z_neg) = model.forward_train(&b.obs, &b.mask, &plan_gt, z_neg0, rng)?;
+    let plan = (&o.plan - &plan_gt)?.sqr()?.mean_all()?;
+    let fut = (&o.future - future)?.sqr()?.mean_all()?;
+    // KL(q || N(0, I)), summed over latent dims, averaged over agents.
+    let kld = ((o.logvar.exp()? + o.mu.sqr()? - &o.logvar)? - 1.0)?
+        .sum(1)?
+        .mean_all()?
+        .affine(0.5, 0.0)?;
+    let cd = (o.energy_pos.mean_all()? - o.energy_neg.mean_all()?)?;
+    let sub = (&o.plan - plan_of(&o.future, &cfg.model.subgoals)?)?
+        .sqr()?
+        .mean_all()?;
+    let total = ((((&plan * t.plan_coef)? + (&fut * t.future_coef)?)? + (&kld * t.kld_coef)?)?
+        + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
+    let s = |x: &Tensor| -> candle_core::Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
+    let l = Losses {
+        total: s(&total)?,
+        plan: s(&plan)?,
+        future: s(&fut)?,
+        kld: s(&kld)?,
+        cd: s(&cd)?,
+        subgoal: s(&sub)?,
+    };
+    Ok((total, l, z_neg))
+}
+
+/// Hooks for progress display; the library itself prints nothing.
+pub trait Observer {
+    fn epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    fn batch(&mut self, _losses: &Losses) {}
+    fn validating(&mut self, _scenes: usize) {}
+    fn validated(&mut self, _scenes: usize) {}
+    fn epoch_end(&mut self, _report: &EpochReport) {}
+}
+
+/// Does nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// One epoch's summary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub lr: f64,
+    pub mean: Losses,
+    pub val_ade: f64,
+    pub val_fde: f64,
+    pub best: bool,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct StateMeta {
+    /// Epochs completed.
+    epoch: usize,
+    adam_t: usize,
+    best_ade: Option<f64>,
+    best_fde: Option<f64>,
+    bad_epochs: usize,
+    seconds: f64,
+    history: Vec<EpochReport>,
+}
+
+/// Result of a training run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub best_val_ade: f64,
+    pub best_val_fde: f64,
+    pub seconds: f64,
+    pub history: Vec<EpochReport>,
+}
+
+/// Splits scene indices into batches of whole scenes of about `max_agents` agents.
+fn batches(scenes: &[Scene], order: &[usize], max_agents: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut n = 0;
+    for &i in order {
+        let s = scenes[i].len();
+        if n > 0 && n + s > max_agents {
+            out.push(std::mem::take(&mut cur));
+            n = 0;
+        }
+        cur.push(i);
+        n += s;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Validation best-of-K ADE/FDE (metres) with a fixed seed.
+pub fn validate(
+    model: &Lbebm,
+    val: &[Scene],
+    k: usize,
+    obs: &mut dyn Observer,
+) -> Result<lbebm_eval::Score, ModelError> {
+    let mut p = LbebmPredictor::new(model.clone(), VAL_SEED, "val");
+    obs.validating(val.len());
+    let s = lbebm_eval::evaluate(&mut p, val, k, 512, &mut |n| obs.validated(n))
+        .map_err(|e| ModelError::Data(e.to_string()))?;
+    Ok(s)
+}
+
+/// Everything `train` needs besides the data.
+pub struct TrainRun<'a> {
+    pub cfg: CheckedConfig,
+    pub out: &'a Path,
+    pub device: &'a Device,
+    pub resume: bool,
+    /// Free text stored in the checkpoint's meta.
+    pub trained_on: String,
+}
+
+/// Trains on `train`, keeps the best-on-`val` checkpoint in `run.out`.
+pub fn train(
+    run: TrainRun,
+    train: &[Scene],
+    val: &[Scene],
+    obs: &mut dyn Observer,
+) -> Result<Summary, ModelError> {
+    let cfg = &run.cfg;
+    let t = &cfg.train;
+    if train.is_empty() {
+        return Err(ModelError::Data("no training scenes".into()));
+    }
+    if val.is_empty() {
+        return Err(ModelError::Data("no validation scenes".into()));
+    }
+    let (model, vm) = checkpoint::build(cfg, run.device)?;
+    seeded_init(&vm, t.seed)?;
+    let mut adam = Adam::new(&vm, t.lr)?;
+    let mut st = StateMeta::default();
+    let state_path = run.out.join(STATE);
+    std::fs::create_dir_all(run.out).map_err(|e| ModelError::Checkpoint {
+        path: run.out.to_path_buf(),
+        msg: format!("cannot create: {e}"),
+    })?;
+    if run.resume {
+        let on_disk = checkpoint::load_config(run.out)?;
+        if on_disk.model != cfg.model {
+            return Err(ModelError::Checkpoint {
+                path: run.out.join(checkpoint::CONFIG),
+                msg: "cannot resume: the model section differs from the config given".into(),
+            });
+        }
+        let map = candle_core::safetensors::load(&state_path, &Device::Cpu).map_err(|e| {
+            ModelError::Checkpoint {
+                path: state_path.clone(),
+                msg: format!("cannot resume: {e}"),
+            }
+        })?;
+        adam.restore(&map, &state_path)?;
+        let sm = std::fs::read(run.out.join(STATE_META))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<StateMeta>(&b).ok())
+            .ok_or_else(|| ModelError::Checkpoint {
+                path: run.out.join(STATE_META),
+                msg: "cannot resume: missing or unreadable".into(),
+            })?;
+        adam.t = sm.adam_t;
+        st = sm;
+        tracing::info!(epoch = st.epoch, "resuming");
+    }
+    let mut replay = Replay::new(cfg.model.zdim, cfg.langevin.replay_size);
+    let started = Instant::now();
+    let base_seconds = st.seconds;
+    let scale = cfg.model.data_scale;
+    for epoch in st.epoch..t.epochs {
+        let t0 = Instant::now();
+        // One generator per epoch, derived from the seed: a resumed run continues
+        // exactly as an uninterrupted one would from that epoch on.
+        let mut rng = StdRng::seed_from_u64(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        adam.lr = t.lr * t.lr_gamma.powi((epoch / t.lr_step) as i32);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut rng);
+        let bs = batches(train, &order, t.batch_agents);
+        obs.epoch_start(epoch, bs.len());
+        let mut sum = Losses::default();
+        for (bi, idx) in bs.iter().enumerate() {
+            let scenes: Vec<Scene> = idx.iter().map(|&i| train[i].clone()).collect();
+            let angles: Option<Vec<f32>> = t.rotate.then(|| {
+                scenes
+                    .iter()
+                    .map(|_| rng.gen_range(0.0..std::f32::consts::TAU))
+                    .collect()
+            });
+            let b = SceneBatch::new(&scenes, scale, angles.as_deref(), run.device)?;
+            let n = b.len();
+            let z0 = if replay.is_full() {
+                replay.sample(n, &mut rng, run.device)?
+            } else {
+                randn(&mut rng, (n, cfg.model.zdim), cfg.langevin.init_sigma, run.device)?
+            };
+            let (total, l, z_neg) = loss(&model, &b, &z0, &mut rng)?;
+            if !l.total.is_finite() {
+                return Err(ModelError::Diverged { epoch, batch: bi });
+            }
+            let grads = total.backward()?;
+            adam.step(&grads)?;
+            replay.push(&z_neg.flatten_all()?.to_vec1::<f32>()?);
+            for (a, x) in [
+                (&mut sum.total, l.total),
+                (&mut sum.plan, l.plan),
+                (&mut sum.future, l.future),
+                (&mut sum.kld, l.kld),
+                (&mut sum.cd, l.cd),
+                (&mut sum.subgoal, l.subgoal),
+            ] {
+                *a += x / bs.len() as f64;
+            }
+            obs.batch(&l);
+        }
+        let score = validate(&model, val, t.val_samples, obs)?;
+        let better = st.best_ade.is_none_or(|b| score.ade < b);
+        st.seconds = base_seconds + started.elapsed().as_secs_f64();
+        if better {
+            st.best_ade = Some(score.ade);
+            st.best_fde = Some(score.fde);
+            st.bad_epochs = 0;
+            let meta = Meta {
+                epoch: epoch + 1,
+                val_ade: Some(score.ade),
+                val_fde: Some(score.fde),
+                val_windows: Some(score.windows),
+                train_seconds: st.seconds,
+                trained_on: run.trained_on.clone(),
+            };
+            checkpoint::save(run.out, &vm, cfg, &meta, DType::F16)?;
+        } else {
+            st.bad_epochs += 1;
+        }
+        let report = EpochReport {
+            epoch: epoch + 1,
+            lr: adam.lr,
+            mean: sum,
+            val_ade: score.ade,
+            val_fde: score.fde,
+            best: better,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        tracing::info!(epoch = epoch + 1, val_ade = score.ade, val_fde = score.fde, best = better, "epoch done");
+        obs.epoch_end(&report);
+        st.history.push(report);
+        st.epoch = epoch + 1;
+        st.adam_t = adam.t;
+        save_state(run.out, &adam, &st)?;
+        if t.patience > 0 && st.bad_epochs >= t.patience {
+            tracing::info!(epoch = epoch + 1, "early stop: no validation gain");
+            break;
+        }
+    }
+    let best_epoch = checkpoint::load_meta(run.out).epoch;
+    Ok(Summary {
+        epochs_run: st.epoch,
+        best_epoch,
+        best_val_ade: st.best_ade.unwrap_or(f64::NAN),
+        best_val_fde: st.best_fde.unwrap_or(f64::NAN),
+        seconds: st.seconds,
+        history: st.history,
+    })
+}
+
+fn save_state(dir: &Path, adam: &Adam, st: &StateMeta) -> Result<(), ModelError> {
+    let p = dir.join(STATE);
+    let tmp = dir.join(format!("{STATE}.tmp{}", std::process::id()));
+    let map: HashMap<String, Tensor> = adam
+        .state()
+        .into_iter()
+        .map(|(k, v)| Ok((k, v.to_device(&Device::Cpu)?)))
+        .collect::<candle_core::Result<_>>()?;
+    candle_core::safetensors::save(&map, &tmp).map_err(|e| ModelError::Checkpoint {
+        path: p.clone(),
+        msg: e.to_string(),
+    })?;
+    std::fs::rename(&tmp, &p).map_err(|e| ModelError::Checkpoint {
+        path: p.clone(),
+        msg: e.to_string(),
+    })?;
+    let j = serde_json::to_vec_pretty(st).map_err(|e| ModelError::Data(e.to_string()))?;
+    checkpoint::write_atomic(&dir.join(STATE_META), &j)
+}

@@ -1,0 +1,210 @@
+//! Core types shared by every part of the LB-EBM system: positions, agent windows,
+//! scenes, forecasts, and the normalisation that maps world coordinates into the
+//! model's frame and back.
+//!
+//! Nothing here knows about files, tensors, ROS or the command line.
+
+use nalgebra::{Rotation2, Vector2};
+use serde::{Deserialize, Serialize};
+
+/// Observed steps per window (3.2 s at 2.5 Hz).
+pub const OBS_LEN: usize = 8;
+/// Predicted steps per window (4.8 s at 2.5 Hz).
+pub const PRED_LEN: usize = 12;
+/// Observed plus predicted steps.
+pub const SEQ_LEN: usize = OBS_LEN + PRED_LEN;
+/// Seconds between two model steps.
+pub const DT: f64 = 0.4;
+
+/// A 2-D position or displacement, in metres unless stated otherwise.
+pub type Vec2 = Vector2<f32>;
+
+/// One predicted future: positions at the 12 future steps.
+pub type Future = [Vec2; PRED_LEN];
+
+/// One agent inside one scene: its observed history and, when known, its true future.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentWindow {
+    /// Track identifier as found in the input.
+    pub id: String,
+    /// Observed positions, oldest first; the last one is "now".
+    pub obs: [Vec2; OBS_LEN],
+    /// Ground-truth future (evaluation and training only).
+    pub future: Option<Future>,
+}
+
+impl AgentWindow {
+    /// The last observed position, the origin of the model's frame for this agent.
+    pub fn last_obs(&self) -> Vec2 {
+        self.obs[OBS_LEN - 1]
+    }
+}
+
+/// Agents that share the same time window. Social pooling only mixes agents of one scene.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scene {
+    /// Where the scene came from (file name, topic, ...), for reports.
+    pub source: String,
+    /// Time (or frame number) of the last observed step.
+    pub t: f64,
+    pub agents: Vec<AgentWindow>,
+}
+
+impl Scene {
+    pub fn len(&self) -> usize {
+        self.agents.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty()
+    }
+
+    /// The same scene rotated by `angle` radians about the world origin
+    /// (data augmentation: walking is rotation invariant, the datasets are not).
+    pub fn rotated(&self, angle: f32) -> Scene {
+        let r = Rotation2::new(angle);
+        let rot = |p: &Vec2| r * p;
+        Scene {
+            source: self.source.clone(),
+            t: self.t,
+            agents: self
+                .agents
+                .iter()
+                .map(|a| AgentWindow {
+                    id: a.id.clone(),
+                    obs: a.obs.map(|p| rot(&p)),
+                    future: a.future.map(|f| f.map(|p| rot(&p))),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// K sampled futures for one agent, in world coordinates, each with the energy the
+/// model gave its latent belief (lower is more plausible). A predictor without
+/// energies reports zeros.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentForecast {
+    pub samples: Vec<Future>,
+    pub energies: Vec<f32>,
+}
+
+impl AgentForecast {
+    /// Sample indices sorted by increasing energy (most plausible first).
+    pub fn ranked(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.samples.len()).collect();
+        idx.sort_by(|&a, &b| self.energies[a].total_cmp(&self.energies[b]));
+        idx
+    }
+
+    /// Softmax of the negative energies: a normalised weight per sample.
+    pub fn weights(&self) -> Vec<f32> {
+        let m = self.energies.iter().copied().fold(f32::INFINITY, f32::min);
+        let e: Vec<f32> = self.energies.iter().map(|&x| (m - x).exp()).collect();
+        let s: f32 = e.iter().sum();
+        e.iter().map(|x| x / s).collect()
+    }
+}
+
+/// Forecasts for every agent of a scene, in the scene's agent order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneForecast {
+    pub agents: Vec<AgentForecast>,
+}
+
+/// Maps one agent's world coordinates into the model frame (relative to its last
+/// observed position, optionally rotated, times a scale) and back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Normalizer {
+    pub origin: [f32; 2],
+    pub scale: f32,
+    /// Rotation applied after translation, in radians.
+    pub angle: f32,
+}
+
+impl Normalizer {
+    pub fn new(origin: Vec2, scale: f32, angle: f32) -> Self {
+        Self {
+            origin: [origin.x, origin.y],
+            scale,
+            angle,
+        }
+    }
+
+    /// Relative to the last observed point of `w`, scaled, no rotation.
+    pub fn for_window(w: &AgentWindow, scale: f32) -> Self {
+        Self::new(w.last_obs(), scale, 0.0)
+    }
+
+    fn origin(&self) -> Vec2 {
+        Vec2::new(self.origin[0], self.origin[1])
+    }
+
+    pub fn to_model(&self, p: Vec2) -> Vec2 {
+        Rotation2::new(self.angle) * (p - self.origin()) * self.scale
+    }
+
+    pub fn to_world(&self, q: Vec2) -> Vec2 {
+        Rotation2::new(-self.angle) * (q / self.scale) + self.origin()
+    }
+}
+
+/// Positions of `points` relative to `origin` (no scale).
+pub fn relative_to(points: &[Vec2], origin: Vec2) -> Vec<Vec2> {
+    points.iter().map(|p| p - origin).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> AgentWindow {
+        let obs = std::array::from_fn(|i| Vec2::new(i as f32, 2.0 * i as f32));
+        let fut = std::array::from_fn(|i| Vec2::new((i + OBS_LEN) as f32, 0.5));
+        AgentWindow {
+            id: "7".into(),
+            obs,
+            future: Some(fut),
+        }
+    }
+
+    #[test]
+    fn normalizer_round_trips() {
+        let w = window();
+        let n = Normalizer::new(w.last_obs(), 60.0, 0.7);
+        for p in w.obs.iter().chain(w.future.unwrap().iter()) {
+            let back = n.to_world(n.to_model(*p));
+            assert!((back - p).norm() < 1e-4, "{back:?} vs {p:?}");
+        }
+        assert!(n.to_model(w.last_obs()).norm() < 1e-6);
+    }
+
+    #[test]
+    fn rotation_preserves_distances() {
+        let s = Scene {
+            source: "x".into(),
+            t: 0.0,
+            agents: vec![window()],
+        };
+        let r = s.rotated(1.1);
+        let a = &s.agents[0];
+        let b = &r.agents[0];
+        for i in 1..OBS_LEN {
+            let d0 = (a.obs[i] - a.obs[i - 1]).norm();
+            let d1 = (b.obs[i] - b.obs[i - 1]).norm();
+            assert!((d0 - d1).abs() < 1e-5);
+        }
+        assert!((b.obs[1] - a.obs[1]).norm() > 0.1, "rotation changed nothing");
+    }
+
+    #[test]
+    fn ranking_and_weights_follow_energy() {
+        let f = AgentForecast {
+            samples: vec![[Vec2::zeros(); PRED_LEN]; 3],
+            energies: vec![2.0, -1.0, 0.5],
+        };
+        assert_eq!(f.ranked(), vec![1, 2, 0]);
+        let w = f.weights();
+        assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(w[1] > w[2] && w[2] > w[0]);
+    }
+}

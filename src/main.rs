@@ -1,0 +1,51 @@
+//! `lbebm`: data statistics, evaluation, training, prediction and benchmarks for the
+//! LB-EBM pedestrian trajectory predictor.
+
+mod cmd_data;
+mod cmd_eval;
+mod cmd_train;
+mod common;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "lbebm", version, about = "Pedestrian trajectory prediction with the Latent Belief Energy-Based Model")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Dataset utilities.
+    #[command(subcommand)]
+    Data(cmd_data::DataCmd),
+    /// Best-of-K ADE/FDE on the ETH/UCY test splits.
+    Eval(cmd_eval::EvalArgs),
+    /// Train LB-EBM on one split (or on train+val of every scene).
+    Train(cmd_train::TrainArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LBEBM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Data(c) => cmd_data::run(c),
+        Cmd::Eval(a) => cmd_eval::run(a),
+        Cmd::Train(a) => cmd_train::run(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(common::exit_code(&e))
+        }
+    }
+}
