@@ -88,6 +88,14 @@ impl Default for LangevinConfig {
     }
 }
 
+/// Reduction of a per-agent loss term over a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduction {
+    Sum,
+    Mean,
+}
+
 /// Optimisation and loss weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -103,6 +111,9 @@ pub struct TrainConfig {
     pub plan_coef: f64,
     pub future_coef: f64,
     pub kld_coef: f64,
+    /// How the KL term is reduced over the batch. The reference code sums it (so its
+    /// weight grows with the batch); `mean` makes it per agent.
+    pub kld_reduction: Reduction,
     pub cd_coef: f64,
     pub subgoal_coef: f64,
     /// Random rotation of whole scenes.
@@ -125,6 +136,7 @@ impl Default for TrainConfig {
             plan_coef: 2.0,
             future_coef: 1.0,
             kld_coef: 0.5,
+            kld_reduction: Reduction::Sum,
             cd_coef: 1.0,
             subgoal_coef: 1.0,
             rotate: true,

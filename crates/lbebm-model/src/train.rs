@@ -206,11 +206,14 @@ pub fn loss(
     let (o, z_neg) = model.forward_train(&b.obs, &b.mask, &plan_gt, z_neg0, rng)?;
     let plan = (&o.plan - &plan_gt)?.sqr()?.mean_all()?;
     let fut = (&o.future - future)?.sqr()?.mean_all()?;
-    // KL(q || N(0, I)), summed over latent dims, averaged over agents.
-    let kld = ((o.logvar.exp()? + o.mu.sqr()? - &o.logvar)? - 1.0)?
+    // KL(q || N(0, I)), summed over latent dims, then summed or averaged over agents.
+    let kl_rows = ((o.logvar.exp()? + o.mu.sqr()? - &o.logvar)? - 1.0)?
         .sum(1)?
-        .mean_all()?
         .affine(0.5, 0.0)?;
+    let kld = match t.kld_reduction {
+        crate::config::Reduction::Sum => kl_rows.sum_all()?,
+        crate::config::Reduction::Mean => kl_rows.mean_all()?,
+    };
     let cd = (o.energy_pos.mean_all()? - o.energy_neg.mean_all()?)?;
     let sub = (&o.plan - plan_of(&o.future, &cfg.model.subgoals)?)?
         .sqr()?

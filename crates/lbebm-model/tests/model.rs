@@ -1,0 +1,312 @@
+//! Model behaviour with real assertions: the sampler, the energy gradient, checkpoints,
+//! social pooling and a short overfit.
+
+use candle_core::{DType, Device, Tensor};
+use lbebm_model::batch::SceneBatch;
+use lbebm_model::checkpoint::{self, sorted_vars, Meta};
+use lbebm_model::config::{CheckedConfig, Config};
+use lbebm_model::model::randn;
+use lbebm_model::nn::EnergyCondition;
+use lbebm_model::train::{self, seeded_init, Quiet, TrainRun};
+use lbebm_model::LbebmPredictor;
+use lbebm_types::{AgentWindow, Scene, Vec2, OBS_LEN, PRED_LEN};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// A small model so that tests run in seconds.
+fn small_cfg() -> CheckedConfig {
+    let mut c = Config::default();
+    c.model.enc_past = vec![32];
+    c.model.dec_plan = vec![64, 64];
+    c.model.dec_traj = vec![64, 64];
+    c.model.nl_theta = vec![32];
+    c.model.nl_phi = vec![32];
+    c.model.nl_g = vec![32];
+    c.model.nl_dim = 16;
+    c.model.ebm_hidden = vec![48, 48];
+    c.langevin.replay_size = 64;
+    c.train.batch_agents = 64;
+    c.train.val_samples = 5;
+    c.check().unwrap()
+}
+
+fn walker(id: usize, start: Vec2, v: Vec2, turn: f32) -> AgentWindow {
+    let mut pts = Vec::new();
+    let mut p = start;
+    let mut vel = v;
+    for _ in 0..OBS_LEN + PRED_LEN {
+        pts.push(p);
+        let (s, c) = turn.sin_cos();
+        vel = Vec2::new(c * vel.x - s * vel.y, s * vel.x + c * vel.y);
+        p += vel;
+    }
+    AgentWindow {
+        id: id.to_string(),
+        obs: std::array::from_fn(|i| pts[i]),
+        future: Some(std::array::from_fn(|i| pts[OBS_LEN + i])),
+    }
+}
+
+fn scenes(n: usize, seed: u64) -> Vec<Scene> {
+    use rand::Rng;
+    let mut r = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| Scene {
+            source: "synthetic".into(),
+            t: i as f64,
+            agents: (0..r.gen_range(1..4))
+                .map(|a| {
+                    walker(
+                        a,
+                        Vec2::new(r.gen_range(-5.0..5.0), r.gen_range(-5.0..5.0)),
+                        Vec2::new(r.gen_range(-0.6..0.6), r.gen_range(-0.6..0.6)),
+                        r.gen_range(-0.08..0.08),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn build(cfg: &CheckedConfig, seed: u64) -> (lbebm_model::Lbebm, candle_nn::VarMap) {
+    let (m, vm) = checkpoint::build(cfg, &Device::Cpu).unwrap();
+    seeded_init(&vm, seed).unwrap();
+    (m, vm)
+}
+
+fn snapshot(vm: &candle_nn::VarMap) -> Vec<Vec<f32>> {
+    sorted_vars(vm)
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect()
+}
+
+fn context(model: &lbebm_model::Lbebm, n: usize) -> Tensor {
+    let sc = scenes(n, 3);
+    let b = SceneBatch::new(&sc, 60.0, None, &Device::Cpu).unwrap();
+    model.encode(&b.obs, &b.mask).unwrap().detach()
+}
+
+#[test]
+fn hand_written_energy_gradient_matches_autograd_and_finite_differences() {
+    let cfg = small_cfg();
+    let (m, _vm) = build(&cfg, 1);
+    let c = context(&m, 6);
+    let n = c.dim(0).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let z = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
+    let ebm = m.energy_net();
+    let cond = ebm.condition(&c).unwrap();
+    let (e, g) = ebm.energy_and_grad(&z, &cond).unwrap();
+    // Same energy as the plain forward pass.
+    let e_ref = ebm.energy(&z, &c).unwrap();
+    let diff = (&e - &e_ref).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-4, "energy mismatch {diff}");
+    // Autograd gradient with z as a variable.
+    let zv = candle_core::Var::from_tensor(&z).unwrap();
+    let grads = ebm.energy(zv.as_tensor(), &c).unwrap().sum_all().unwrap().backward().unwrap();
+    let g_auto = grads.get(zv.as_tensor()).unwrap();
+    let diff = (&g - g_auto).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-4, "gradient mismatch vs autograd {diff}");
+    // Central finite differences in f64 terms on a few coordinates.
+    let zf = z.to_vec2::<f32>().unwrap();
+    let gf = g.to_vec2::<f32>().unwrap();
+    let h = 1e-2f32;
+    for (row, col) in [(0usize, 0usize), (1, 5), (n - 1, cfg.model.zdim - 1)] {
+        let shifted = |d: f32| {
+            let mut zz = zf.clone();
+            zz[row][col] += d;
+            let t = Tensor::new(zz, &Device::Cpu).unwrap();
+            ebm.energy(&t, &c).unwrap().to_vec1::<f32>().unwrap()[row]
+        };
+        let fd = (shifted(h) - shifted(-h)) / (2.0 * h);
+        let an = gf[row][col];
+        assert!((fd - an).abs() < 2e-3 + 1e-2 * an.abs(), "fd {fd} vs analytic {an} at ({row},{col})");
+    }
+}
+
+#[test]
+fn noiseless_langevin_lowers_the_energy() {
+    let cfg = small_cfg();
+    let (m, _vm) = build(&cfg, 2);
+    let c = context(&m, 10);
+    let n = c.dim(0).unwrap();
+    let mut rng = StdRng::seed_from_u64(9);
+    let z0 = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
+    let cond = m.energy_net().condition(&c).unwrap();
+    let z = m.langevin(&z0, &cond, 20, None).unwrap();
+    // The sampled density includes the Gaussian reference: compare E + |z|²/(2σ²).
+    let s2 = cfg.langevin.prior_sigma.powi(2) as f64;
+    let total = |z: &Tensor| {
+        let (e, _) = m.energy_net().energy_and_grad(z, &cond).unwrap();
+        let q = (z.sqr().unwrap().sum(1).unwrap() / (2.0 * s2)).unwrap();
+        (e + q).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap()
+    };
+    let (before, after) = (total(&z0), total(&z));
+    assert!(after < before - 0.1, "energy did not fall: {before} → {after}");
+    let _ = EnergyCondition(c);
+}
+
+#[test]
+fn sampling_leaves_every_weight_untouched() {
+    let cfg = small_cfg();
+    let (m, vm) = build(&cfg, 3);
+    let before = snapshot(&vm);
+    let mut p = LbebmPredictor::new(m, 1, "t");
+    let out = p.forecast(&scenes(5, 1), 7).unwrap();
+    assert_eq!(out.len(), 5);
+    assert!(out.iter().all(|s| s.agents.iter().all(|a| a.samples.len() == 7 && a.energies.len() == 7)));
+    assert_eq!(before, snapshot(&vm));
+}
+
+#[test]
+fn same_seed_same_samples_different_seed_different_samples() {
+    let cfg = small_cfg();
+    let (m, _) = build(&cfg, 4);
+    let sc = scenes(4, 2);
+    let a = LbebmPredictor::new(m.clone(), 11, "a").forecast(&sc, 5).unwrap();
+    let b = LbebmPredictor::new(m.clone(), 11, "b").forecast(&sc, 5).unwrap();
+    let c = LbebmPredictor::new(m, 12, "c").forecast(&sc, 5).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn social_pooling_ignores_other_scenes() {
+    let cfg = small_cfg();
+    let (m, _) = build(&cfg, 5);
+    let sc = scenes(6, 4);
+    let dev = Device::Cpu;
+    let alone = SceneBatch::new(&sc[..1], 60.0, None, &dev).unwrap();
+    let mixed = SceneBatch::new(&sc, 60.0, None, &dev).unwrap();
+    let c1 = m.encode(&alone.obs, &alone.mask).unwrap().to_vec2::<f32>().unwrap();
+    let c2 = m.encode(&mixed.obs, &mixed.mask).unwrap().to_vec2::<f32>().unwrap();
+    for (r1, r2) in c1.iter().zip(&c2) {
+        for (x, y) in r1.iter().zip(r2) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+    // ...but agents of the same scene do influence each other.
+    let multi = sc.iter().position(|s| s.len() > 1).expect("a scene with neighbours");
+    let mut moved = sc[multi].clone();
+    // Features see each agent's own relative history, so change the neighbour's motion.
+    for (i, p) in moved.agents[1].obs.iter_mut().enumerate() {
+        *p += Vec2::new(0.0, 0.4 * i as f32);
+    }
+    let a = SceneBatch::new(&sc[multi..multi + 1], 60.0, None, &dev).unwrap();
+    let b = SceneBatch::new(std::slice::from_ref(&moved), 60.0, None, &dev).unwrap();
+    let ca = m.encode(&a.obs, &a.mask).unwrap().to_vec2::<f32>().unwrap();
+    let cb = m.encode(&b.obs, &b.mask).unwrap().to_vec2::<f32>().unwrap();
+    let d: f32 = ca[0].iter().zip(&cb[0]).map(|(x, y)| (x - y).abs()).sum();
+    assert!(d > 1e-6, "a neighbour's change did not reach agent 0");
+}
+
+#[test]
+fn checkpoint_round_trip_and_mismatch_refused() {
+    let cfg = small_cfg();
+    let (m, vm) = build(&cfg, 6);
+    let dir = tempfile::tempdir().unwrap();
+    let sc = scenes(3, 7);
+    // f32 storage round-trips exactly.
+    checkpoint::save(dir.path(), &vm, &cfg, &Meta::default(), DType::F32).unwrap();
+    let l = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(l.config, cfg);
+    let a = LbebmPredictor::new(m.clone(), 3, "a").forecast(&sc, 4).unwrap();
+    let b = LbebmPredictor::new(l.model.clone(), 3, "b").forecast(&sc, 4).unwrap();
+    assert_eq!(a, b);
+    // f16 storage: loading twice gives identical outputs.
+    checkpoint::save(dir.path(), &vm, &cfg, &Meta::default(), DType::F16).unwrap();
+    let l1 = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
+    let l2 = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
+    let c1 = LbebmPredictor::new(l1.model, 3, "1").forecast(&sc, 4).unwrap();
+    let c2 = LbebmPredictor::new(l2.model, 3, "2").forecast(&sc, 4).unwrap();
+    assert_eq!(c1, c2);
+    // A config of another size is refused, naming what differs.
+    let mut other = cfg.clone().into_inner();
+    other.model.ebm_hidden = vec![10, 10];
+    std::fs::write(dir.path().join(checkpoint::CONFIG), other.to_toml()).unwrap();
+    let e = checkpoint::load(dir.path(), &Device::Cpu).err().expect("mismatch must fail").to_string();
+    assert!(e.contains("do not match") && e.contains("ebm.l0.weight"), "{e}");
+    // Truncated weights are refused.
+    std::fs::write(dir.path().join(checkpoint::CONFIG), cfg.to_toml()).unwrap();
+    let w = dir.path().join(checkpoint::WEIGHTS);
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let e = checkpoint::load(dir.path(), &Device::Cpu).err().expect("truncated must fail").to_string();
+    assert!(e.contains("model.safetensors"), "{e}");
+    // A missing weights file too.
+    std::fs::remove_file(&w).unwrap();
+    assert!(checkpoint::load(dir.path(), &Device::Cpu).is_err());
+}
+
+#[test]
+fn short_overfit_drives_the_loss_down_and_training_is_reproducible() {
+    let mut c = small_cfg().into_inner();
+    c.train.epochs = 30;
+    c.train.batch_agents = 4;
+    c.train.lr = 2e-3;
+    c.train.rotate = false;
+    c.train.lr_step = 100;
+    let cfg = c.check().unwrap();
+    let data = scenes(8, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &std::path::Path| {
+        train::train(
+            TrainRun {
+                cfg: cfg.clone(),
+                out,
+                device: &Device::Cpu,
+                resume: false,
+                trained_on: "synthetic".into(),
+            },
+            &data,
+            &data[..3],
+            &mut Quiet,
+        )
+        .unwrap()
+    };
+    let s = run(dir.path());
+    let first = s.history.first().unwrap().mean.future + s.history.first().unwrap().mean.plan;
+    let last = s.history.last().unwrap().mean.future + s.history.last().unwrap().mean.plan;
+    assert!(last < first / 5.0, "reconstruction loss only went {first} → {last}");
+    let dir2 = tempfile::tempdir().unwrap();
+    let s2 = run(dir2.path());
+    assert_eq!(s.best_val_ade, s2.best_val_ade);
+    let w1 = std::fs::read(dir.path().join(checkpoint::WEIGHTS)).unwrap();
+    let w2 = std::fs::read(dir2.path().join(checkpoint::WEIGHTS)).unwrap();
+    assert_eq!(w1, w2, "same seed must give the same weights");
+}
+
+#[test]
+fn resume_continues_where_training_stopped() {
+    let mut c = small_cfg().into_inner();
+    c.train.epochs = 4;
+    let full_cfg = c.clone().check().unwrap();
+    c.train.epochs = 2;
+    let half_cfg = c.check().unwrap();
+    let data = scenes(6, 9);
+    let go = |cfg: &CheckedConfig, out: &std::path::Path, resume: bool| {
+        train::train(
+            TrainRun {
+                cfg: cfg.clone(),
+                out,
+                device: &Device::Cpu,
+                resume,
+                trained_on: "synthetic".into(),
+            },
+            &data,
+            &data[..2],
+            &mut Quiet,
+        )
+        .unwrap()
+    };
+    let a = tempfile::tempdir().unwrap();
+    let straight = go(&full_cfg, a.path(), false);
+    let b = tempfile::tempdir().unwrap();
+    go(&half_cfg, b.path(), false);
+    let resumed = go(&full_cfg, b.path(), true);
+    assert_eq!(resumed.epochs_run, 4);
+    let la: Vec<f64> = straight.history.iter().map(|r| r.mean.total).collect();
+    let lb: Vec<f64> = resumed.history.iter().map(|r| r.mean.total).collect();
+    assert_eq!(la, lb, "a resumed run must match an uninterrupted one");
+}
