@@ -108,8 +108,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         // depend on which splits were evaluated before it.
         let mut p = predictor(&a, split, &dev)?;
         let pb = bar(scenes.len() as u64, split.name());
-        let s: Score = evaluate(p.as_mut(), &scenes, a.samples, 512, &mut |n| pb.inc(n as u64))
-            .with_context(|| format!("evaluating {split}"))?;
+        let s: Score = evaluate(p.as_mut(), &scenes, a.samples, 512, &mut |n| {
+            pb.inc(n as u64)
+        })
+        .with_context(|| format!("evaluating {split}"))?;
         pb.finish_and_clear();
         rows.push(SplitRow {
             split: split.name().into(),
@@ -129,7 +131,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
     );
     println!("{:<8} {:>8} {:>8} {:>8}", "split", "windows", "ADE", "FDE");
     for r in &rows {
-        println!("{:<8} {:>8} {:>8.3} {:>8.3}", r.split, r.windows, r.ade, r.fde);
+        println!(
+            "{:<8} {:>8} {:>8.3} {:>8.3}",
+            r.split, r.windows, r.ade, r.fde
+        );
     }
     if rows.len() > 1 {
         if let Some(v) = &avg {

@@ -99,7 +99,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if let Some(e) = a.epochs {
         cfg.train.epochs = e;
     }
-    let cfg = cfg.check().with_context(|| a.config.display().to_string())?;
+    let cfg = cfg
+        .check()
+        .with_context(|| a.config.display().to_string())?;
     let split_name = match &a.split {
         Some(s) => s.clone(),
         None => a
@@ -110,30 +112,39 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     let root = data_root(a.data.as_deref())?;
     let dev = device(&a.device)?;
-    let (mut tr, mut va, trained_on): (Vec<Scene>, Vec<Scene>, String) = if split_name == "all" || split_name == "default" {
-        // Deployment model: every scene's train and val data. The test folders are
-        // never read; validation (for the progress report and checkpoint choice) uses
-        // the val folders, which are then also seen in training.
-        let mut tr = Vec::new();
-        let mut va = Vec::new();
-        // The eth split's train+val holds every scene except ETH; hotel's holds ETH.
-        tr.extend(load_part(&root, Split::Eth, Part::Train)?);
-        tr.extend(load_part(&root, Split::Hotel, Part::Train)?.into_iter().filter(|s| s.source.starts_with("biwi_eth")));
-        va.extend(load_part(&root, Split::Eth, Part::Val)?);
-        va.extend(load_part(&root, Split::Hotel, Part::Val)?.into_iter().filter(|s| s.source.starts_with("biwi_eth")));
-        let mut both = tr.clone();
-        both.extend(va.iter().cloned());
-        (both, va, "train+val of all ETH/UCY scenes".into())
-    } else {
-        let split: Split = split_name
-            .parse()
-            .map_err(|e: String| BadInput(format!("{e}; pass --split")))?;
-        (
-            load_part(&root, split, Part::Train)?,
-            load_part(&root, split, Part::Val)?,
-            format!("{split} train (checkpoint chosen on {split} val)"),
-        )
-    };
+    let (mut tr, mut va, trained_on): (Vec<Scene>, Vec<Scene>, String) =
+        if split_name == "all" || split_name == "default" {
+            // Deployment model: every scene's train and val data. The test folders are
+            // never read; validation (for the progress report and checkpoint choice) uses
+            // the val folders, which are then also seen in training.
+            let mut tr = Vec::new();
+            let mut va = Vec::new();
+            // The eth split's train+val holds every scene except ETH; hotel's holds ETH.
+            tr.extend(load_part(&root, Split::Eth, Part::Train)?);
+            tr.extend(
+                load_part(&root, Split::Hotel, Part::Train)?
+                    .into_iter()
+                    .filter(|s| s.source.starts_with("biwi_eth")),
+            );
+            va.extend(load_part(&root, Split::Eth, Part::Val)?);
+            va.extend(
+                load_part(&root, Split::Hotel, Part::Val)?
+                    .into_iter()
+                    .filter(|s| s.source.starts_with("biwi_eth")),
+            );
+            let mut both = tr.clone();
+            both.extend(va.iter().cloned());
+            (both, va, "train+val of all ETH/UCY scenes".into())
+        } else {
+            let split: Split = split_name
+                .parse()
+                .map_err(|e: String| BadInput(format!("{e}; pass --split")))?;
+            (
+                load_part(&root, split, Part::Train)?,
+                load_part(&root, split, Part::Val)?,
+                format!("{split} train (checkpoint chosen on {split} val)"),
+            )
+        };
     if let Some(n) = a.max_scenes {
         tr.truncate(n);
     }

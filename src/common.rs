@@ -25,7 +25,9 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         }
         if let Some(m) = c.downcast_ref::<lbebm_model::ModelError>() {
             return match m {
-                lbebm_model::ModelError::Config(_) | lbebm_model::ModelError::Checkpoint { .. } => 2,
+                lbebm_model::ModelError::Config(_) | lbebm_model::ModelError::Checkpoint { .. } => {
+                    2
+                }
                 _ => 1,
             };
         }
@@ -81,9 +83,11 @@ pub fn bar(len: u64, msg: &str) -> ProgressBar {
     // indicatif draws nothing when stderr is not a terminal.
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb.set_message(msg.to_string());
     pb
@@ -92,4 +96,38 @@ pub fn bar(len: u64, msg: &str) -> ProgressBar {
 /// Parses `--device`.
 pub fn device(s: &str) -> Result<lbebm_model::Device> {
     lbebm_model::parse_device(s).context("--device")
+}
+
+/// The model behind `--model`: a checkpoint folder, or the shipped `models/default`
+/// embedded in this binary at build time (so it is found from any directory).
+pub fn load_model(
+    arg: Option<&Path>,
+    dev: &lbebm_model::Device,
+) -> Result<(lbebm_model::checkpoint::Loaded, String)> {
+    match arg {
+        Some(p) => {
+            let l = lbebm_model::checkpoint::load(p, dev)
+                .with_context(|| format!("loading model {}", p.display()))?;
+            Ok((l, p.display().to_string()))
+        }
+        None => embedded_default(dev),
+    }
+}
+
+#[cfg(lbebm_default_model)]
+fn embedded_default(
+    dev: &lbebm_model::Device,
+) -> Result<(lbebm_model::checkpoint::Loaded, String)> {
+    let cfg = include_str!(env!("LBEBM_DEFAULT_CONFIG"));
+    let w = include_bytes!(env!("LBEBM_DEFAULT_WEIGHTS"));
+    let l =
+        lbebm_model::checkpoint::load_bytes(cfg, w, Path::new("<embedded models/default>"), dev)?;
+    Ok((l, "models/default (embedded)".into()))
+}
+
+#[cfg(not(lbebm_default_model))]
+fn embedded_default(
+    _dev: &lbebm_model::Device,
+) -> Result<(lbebm_model::checkpoint::Loaded, String)> {
+    Err(BadInput("this binary was built without models/default; pass --model DIR".into()).into())
 }

@@ -3,14 +3,20 @@
 
 mod cmd_data;
 mod cmd_eval;
+mod cmd_predict;
 mod cmd_train;
 mod common;
+mod plot;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "lbebm", version, about = "Pedestrian trajectory prediction with the Latent Belief Energy-Based Model")]
+#[command(
+    name = "lbebm",
+    version,
+    about = "Pedestrian trajectory prediction with the Latent Belief Energy-Based Model"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -25,6 +31,8 @@ enum Cmd {
     Eval(cmd_eval::EvalArgs),
     /// Train LB-EBM on one split (or on train+val of every scene).
     Train(cmd_train::TrainArgs),
+    /// Predict futures for the agents of a track file (Social-GAN text or CSV).
+    Predict(cmd_predict::PredictArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +48,7 @@ fn main() -> ExitCode {
         Cmd::Data(c) => cmd_data::run(c),
         Cmd::Eval(a) => cmd_eval::run(a),
         Cmd::Train(a) => cmd_train::run(a),
+        Cmd::Predict(a) => cmd_predict::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

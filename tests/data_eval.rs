@@ -10,15 +10,28 @@ fn test_window_counts_match_social_gan() {
     let out = run(lbebm()
         .args(["data", "stats", "--json", "--data"])
         .arg(data_dir()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let want = [("eth", 364), ("hotel", 1197), ("univ", 24334), ("zara1", 2356), ("zara2", 5910)];
+    let want = [
+        ("eth", 364),
+        ("hotel", 1197),
+        ("univ", 24334),
+        ("zara1", 2356),
+        ("zara2", 5910),
+    ];
     let rows = v.as_array().unwrap();
     assert_eq!(rows.len(), 5);
     for (row, (name, n)) in rows.iter().zip(want) {
         assert_eq!(row["split"], name);
         assert_eq!(row["test"]["windows"], n, "{name}");
-        assert!(row["train"]["windows"].as_u64().unwrap() > 5000, "{name} train");
+        assert!(
+            row["train"]["windows"].as_u64().unwrap() > 5000,
+            "{name} train"
+        );
         assert!(row["val"]["windows"].as_u64().unwrap() > 1000, "{name} val");
     }
 }
@@ -28,11 +41,24 @@ fn cv_table_matches_the_harness_and_known_values() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("cv.json");
     let out = run(lbebm()
-        .args(["eval", "--model", "cv", "--split", "all", "--samples", "20", "--json"])
+        .args([
+            "eval",
+            "--model",
+            "cv",
+            "--split",
+            "all",
+            "--samples",
+            "20",
+            "--json",
+        ])
         .arg(&json)
         .arg("--data")
         .arg(data_dir()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("average"), "{table}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -53,7 +79,10 @@ fn cv_table_matches_the_harness_and_known_values() {
     let avg = &v["average"];
     assert!((avg["ade"].as_f64().unwrap() - sum.0).abs() < 1e-12);
     // The published constant-velocity figures: ≈0.53 / 1.15 on average, ETH 1.07 / 2.28.
-    assert!((sum.0 - 0.53).abs() < 0.01 && (sum.1 - 1.15).abs() < 0.01, "{sum:?}");
+    assert!(
+        (sum.0 - 0.53).abs() < 0.01 && (sum.1 - 1.15).abs() < 0.01,
+        "{sum:?}"
+    );
     let eth = &v["splits"][0];
     assert!((eth["ade"].as_f64().unwrap() - 1.07).abs() < 0.01);
     assert!((eth["fde"].as_f64().unwrap() - 2.28).abs() < 0.01);

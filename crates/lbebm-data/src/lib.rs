@@ -8,10 +8,12 @@
 
 pub mod read;
 pub mod split;
+pub mod tracks;
 pub mod window;
 
 pub use read::{read_track_file, Format, Row, TimeKind, TrackFile};
 pub use split::{load_part, Part, Split, SplitStats, DATA_ENV};
+pub use tracks::{tracks_from_rows, History, Track};
 pub use window::{sgan_scenes, WindowRule};
 
 use std::path::PathBuf;

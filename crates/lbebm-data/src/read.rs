@@ -51,7 +51,8 @@ fn parse_err(file: &Path, line: u64, msg: impl Into<String>) -> DataError {
 }
 
 fn field<'a>(file: &Path, line: u64, raw: &'a [u8], what: &str) -> Result<&'a str> {
-    std::str::from_utf8(raw).map_err(|_| parse_err(file, line, format!("{what} is not valid UTF-8")))
+    std::str::from_utf8(raw)
+        .map_err(|_| parse_err(file, line, format!("{what} is not valid UTF-8")))
 }
 
 fn number(file: &Path, line: u64, raw: &[u8], what: &str) -> Result<f64> {
@@ -221,7 +222,10 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<TrackFile> {
             return Err(parse_err(
                 path,
                 1,
-                format!("missing time column: the header needs `frame` or `t` (found: {})", names.join(", ")),
+                format!(
+                    "missing time column: the header needs `frame` or `t` (found: {})",
+                    names.join(", ")
+                ),
             ))
         }
     };
@@ -257,7 +261,16 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<TrackFile> {
         if rec.iter().all(|f| f.is_empty()) {
             continue;
         }
-        let t = number(path, line, &rec[ti], if time == TimeKind::Seconds { "t" } else { "frame" })?;
+        let t = number(
+            path,
+            line,
+            &rec[ti],
+            if time == TimeKind::Seconds {
+                "t"
+            } else {
+                "frame"
+            },
+        )?;
         let id_raw = field(path, line, &rec[ii], "id")?;
         if id_raw.is_empty() {
             return Err(parse_err(path, line, "empty id"));
@@ -296,14 +309,26 @@ mod tests {
         assert!(m.contains("mem.txt:2") && m.contains("not a number"), "{m}");
         let m = read("0\t1\t1\n", Format::Sgan).unwrap_err().to_string();
         assert!(m.contains(":1") && m.contains("too few fields"), "{m}");
-        let m = read("0\t1\tNaN\t1\n", Format::Sgan).unwrap_err().to_string();
+        let m = read("0\t1\tNaN\t1\n", Format::Sgan)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("not finite"), "{m}");
-        let m = read("0\t1\tinf\t1\n", Format::Sgan).unwrap_err().to_string();
+        let m = read("0\t1\tinf\t1\n", Format::Sgan)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("not finite"), "{m}");
-        let m = read("0\t1\t1e300\t1\n", Format::Sgan).unwrap_err().to_string();
+        let m = read("0\t1\t1e300\t1\n", Format::Sgan)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("out of range"), "{m}");
-        assert!(matches!(read("", Format::Auto), Err(DataError::Empty { .. })));
-        assert!(matches!(read("\n  \n", Format::Sgan), Err(DataError::Empty { .. })));
+        assert!(matches!(
+            read("", Format::Auto),
+            Err(DataError::Empty { .. })
+        ));
+        assert!(matches!(
+            read("\n  \n", Format::Sgan),
+            Err(DataError::Empty { .. })
+        ));
     }
 
     #[test]
@@ -319,15 +344,26 @@ mod tests {
 
     #[test]
     fn csv_errors() {
-        let m = read("t,id,x\n0,1,2\n", Format::Csv).unwrap_err().to_string();
+        let m = read("t,id,x\n0,1,2\n", Format::Csv)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("missing column `y`") && m.contains(":1"), "{m}");
-        let m = read("time,id,x,y\n0,1,2,3\n", Format::Csv).unwrap_err().to_string();
+        let m = read("time,id,x,y\n0,1,2,3\n", Format::Csv)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("missing time column"), "{m}");
-        let m = read("t,id,x,y\n0,1,2,3\n0.4,1,2\n", Format::Csv).unwrap_err().to_string();
+        let m = read("t,id,x,y\n0,1,2,3\n0.4,1,2\n", Format::Csv)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains(":3") && m.contains("expected 4 fields"), "{m}");
-        let m = read("t,id,x,y\n0,1,2,-inf\n", Format::Csv).unwrap_err().to_string();
+        let m = read("t,id,x,y\n0,1,2,-inf\n", Format::Csv)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains(":2") && m.contains("not finite"), "{m}");
-        assert!(matches!(read("t,id,x,y\n", Format::Csv), Err(DataError::Empty { .. })));
+        assert!(matches!(
+            read("t,id,x,y\n", Format::Csv),
+            Err(DataError::Empty { .. })
+        ));
     }
 
     #[test]

@@ -53,7 +53,9 @@ impl FromStr for Split {
         Split::ALL
             .into_iter()
             .find(|x| x.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown split {s:?} (expected eth, hotel, univ, zara1 or zara2)"))
+            .ok_or_else(|| {
+                format!("unknown split {s:?} (expected eth, hotel, univ, zara1 or zara2)")
+            })
     }
 }
 

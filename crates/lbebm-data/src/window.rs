@@ -145,7 +145,9 @@ mod tests {
         }
         let s = sgan_scenes(&rows, Path::new("f.txt"), WindowRule::SGAN).unwrap();
         assert_eq!(s.len(), 3, "22 frames give 3 windows of 20");
-        assert!(s.iter().all(|sc| sc.agents.len() == 1 && sc.agents[0].id == "1"));
+        assert!(s
+            .iter()
+            .all(|sc| sc.agents.len() == 1 && sc.agents[0].id == "1"));
         assert_eq!(s[0].t, 70.0);
         assert_eq!(s[1].agents[0].obs[0].x, 1.0);
         assert_eq!(s[1].agents[0].future.unwrap()[11].x, 20.0);

@@ -43,7 +43,11 @@ impl ConstantVelocity {
     pub fn extrapolate(obs: &[Vec2]) -> Future {
         let n = obs.len();
         let last = obs[n - 1];
-        let v = if n >= 2 { last - obs[n - 2] } else { Vec2::zeros() };
+        let v = if n >= 2 {
+            last - obs[n - 2]
+        } else {
+            Vec2::zeros()
+        };
         std::array::from_fn(|i| last + v * (i + 1) as f32)
     }
 }

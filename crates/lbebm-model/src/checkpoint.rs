@@ -63,7 +63,13 @@ pub fn sorted_vars(vm: &VarMap) -> Vec<(String, candle_core::Var)> {
 }
 
 /// Saves weights (as `dtype`, f16 for shipping), config and meta into `dir`.
-pub fn save(dir: &Path, vm: &VarMap, cfg: &Config, meta: &Meta, dtype: DType) -> Result<(), ModelError> {
+pub fn save(
+    dir: &Path,
+    vm: &VarMap,
+    cfg: &Config,
+    meta: &Meta,
+    dtype: DType,
+) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| ck_err(dir, format!("cannot create folder: {e}")))?;
     write_atomic(&dir.join(CONFIG), cfg.to_toml().as_bytes())?;
     let mut map = HashMap::new();
@@ -104,7 +110,11 @@ pub fn build(cfg: &CheckedConfig, dev: &Device) -> Result<(Lbebm, VarMap), Model
 }
 
 /// Copies `tensors` into `vm`, refusing missing, unexpected or mis-shaped tensors.
-pub fn assign(vm: &VarMap, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), ModelError> {
+pub fn assign(
+    vm: &VarMap,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<(), ModelError> {
     let vars = sorted_vars(vm);
     let mut problems = Vec::new();
     for (name, var) in &vars {
@@ -119,7 +129,10 @@ pub fn assign(vm: &VarMap, tensors: &HashMap<String, Tensor>, path: &Path) -> Re
         }
     }
     let known: std::collections::HashSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
-    let mut extra: Vec<&String> = tensors.keys().filter(|k| !known.contains(k.as_str())).collect();
+    let mut extra: Vec<&String> = tensors
+        .keys()
+        .filter(|k| !known.contains(k.as_str()))
+        .collect();
     extra.sort();
     for e in extra {
         problems.push(format!("unexpected tensor {e}"));
@@ -140,8 +153,15 @@ pub fn assign(vm: &VarMap, tensors: &HashMap<String, Tensor>, path: &Path) -> Re
     for (name, var) in &vars {
         let t = &tensors[name];
         let t = t.to_dtype(DType::F32)?.to_device(var.device())?;
-        if t.flatten_all()?.to_vec1::<f32>()?.iter().any(|x| !x.is_finite()) {
-            return Err(ck_err(path, format!("tensor {name} holds NaN or infinite values")));
+        if t.flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .any(|x| !x.is_finite())
+        {
+            return Err(ck_err(
+                path,
+                format!("tensor {name} holds NaN or infinite values"),
+            ));
         }
         var.set(&t)?;
     }
@@ -156,10 +176,36 @@ pub struct Loaded {
     pub meta: Meta,
 }
 
+/// Builds a model from a config's text and safetensors bytes (for weights embedded in
+/// a binary); `label` names them in errors.
+pub fn load_bytes(
+    config_toml: &str,
+    weights: &[u8],
+    label: &Path,
+    dev: &Device,
+) -> Result<Loaded, ModelError> {
+    let config = Config::from_toml(config_toml)
+        .and_then(Config::check)
+        .map_err(|e| ck_err(label, e.to_string()))?;
+    let (model, vars) = build(&config, dev)?;
+    let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
+        .map_err(|e| ck_err(label, format!("unreadable safetensors data: {e}")))?;
+    assign(&vars, &tensors, label)?;
+    Ok(Loaded {
+        model,
+        vars,
+        config,
+        meta: Meta::default(),
+    })
+}
+
 /// Loads `dir` onto `dev`, checking that weights and config agree.
 pub fn load(dir: &Path, dev: &Device) -> Result<Loaded, ModelError> {
     if !dir.is_dir() {
-        return Err(ck_err(dir, "not a checkpoint folder (expected model.safetensors and config.toml)"));
+        return Err(ck_err(
+            dir,
+            "not a checkpoint folder (expected model.safetensors and config.toml)",
+        ));
     }
     let config = load_config(dir)?;
     let (model, vars) = build(&config, dev)?;

@@ -202,7 +202,9 @@ impl Config {
             return Err(bad("model.data_scale must be a positive number".into()));
         }
         if m.subgoals.is_empty() {
-            return Err(bad("model.subgoals must name at least one future step".into()));
+            return Err(bad(
+                "model.subgoals must name at least one future step".into()
+            ));
         }
         if m.subgoals.windows(2).any(|w| w[0] >= w[1])
             || m.subgoals.iter().any(|&i| i >= lbebm_types::PRED_LEN)

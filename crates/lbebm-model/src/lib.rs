@@ -47,8 +47,14 @@ pub fn parse_device(s: &str) -> Result<Device, ModelError> {
         Some(rest) => rest
             .strip_prefix(':')
             .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| ModelError::Config(format!("unknown device {s:?} (expected cpu or cuda:N)")))?,
-        None => return Err(ModelError::Config(format!("unknown device {s:?} (expected cpu or cuda:N)"))),
+            .ok_or_else(|| {
+                ModelError::Config(format!("unknown device {s:?} (expected cpu or cuda:N)"))
+            })?,
+        None => {
+            return Err(ModelError::Config(format!(
+                "unknown device {s:?} (expected cpu or cuda:N)"
+            )))
+        }
     };
     Device::new_cuda(idx).map_err(|e| {
         ModelError::Config(format!(

@@ -92,7 +92,12 @@ pub struct Lbebm {
 }
 
 /// Noise source for sampling: seeded, so runs are reproducible on any device.
-pub fn randn<R: Rng + ?Sized>(rng: &mut R, shape: (usize, usize), std: f32, dev: &Device) -> Result<Tensor> {
+pub fn randn<R: Rng + ?Sized>(
+    rng: &mut R,
+    shape: (usize, usize),
+    std: f32,
+    dev: &Device,
+) -> Result<Tensor> {
     let v: Vec<f32> = (0..shape.0 * shape.1)
         .map(|_| rng.sample::<f32, _>(StandardNormal) * std)
         .collect();
@@ -196,7 +201,12 @@ impl Lbebm {
         let ck = rep(&c)?;
         let cond = crate::nn::EnergyCondition(rep(&cond_n.0)?);
         let l = &self.cfg.langevin;
-        let z0 = randn(rng, (n * k, self.cfg.model.zdim), l.init_sigma, &self.device)?;
+        let z0 = randn(
+            rng,
+            (n * k, self.cfg.model.zdim),
+            l.init_sigma,
+            &self.device,
+        )?;
         let z = if noise {
             self.langevin(&z0, &cond, steps, Some(rng))?
         } else {
@@ -227,7 +237,9 @@ impl Lbebm {
         let z_neg = self.langevin(z_neg0, &cond, self.cfg.langevin.steps, Some(rng))?;
         // Posterior q(z | c, plan).
         let pf = self.enc_plan.forward(plan_gt)?;
-        let lat = self.enc_latent.forward(&Tensor::cat(&[&c, &pf], D::Minus1)?)?;
+        let lat = self
+            .enc_latent
+            .forward(&Tensor::cat(&[&c, &pf], D::Minus1)?)?;
         let mu = lat.narrow(1, 0, zdim)?;
         let logvar = lat.narrow(1, zdim, zdim)?;
         let eps = randn(rng, (obs.dim(0)?, zdim), 1.0, &self.device)?;

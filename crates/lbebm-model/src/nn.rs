@@ -104,7 +104,9 @@ impl EnergyNet {
     /// Precomputes the condition's contribution to the first layer.
     pub fn condition(&self, c: &Tensor) -> Result<EnergyCondition> {
         let l0 = &self.layers[0];
-        let wc = l0.weight().narrow(1, self.zdim, l0.weight().dim(1)? - self.zdim)?;
+        let wc = l0
+            .weight()
+            .narrow(1, self.zdim, l0.weight().dim(1)? - self.zdim)?;
         let mut pre = c.matmul(&wc.t()?)?;
         if let Some(b) = l0.bias() {
             pre = pre.broadcast_add(b)?;
@@ -133,10 +135,18 @@ impl EnergyNet {
         }
         let energy = h.squeeze(1)?;
         // Backward: start from ∂E/∂a_last = w_out (1 × H), broadcast over rows.
-        let mut g = self.layers[n - 1].weight().detach().broadcast_as((z.dim(0)?, self.layers[n - 1].weight().dim(1)?))?.contiguous()?;
+        let mut g = self.layers[n - 1]
+            .weight()
+            .detach()
+            .broadcast_as((z.dim(0)?, self.layers[n - 1].weight().dim(1)?))?
+            .contiguous()?;
         for i in (1..n).rev() {
             g = (g * &dacts[i - 1])?;
-            let w = if i == 1 { wz.clone() } else { self.layers[i - 1].weight().detach() };
+            let w = if i == 1 {
+                wz.clone()
+            } else {
+                self.layers[i - 1].weight().detach()
+            };
             g = g.matmul(&w)?;
         }
         Ok((energy, g))

@@ -35,17 +35,27 @@ impl LbebmPredictor {
     }
 
     /// Forecasts for scenes, world coordinates, samples in sampling order.
-    pub fn forecast(&mut self, scenes: &[Scene], k: usize) -> candle_core::Result<Vec<SceneForecast>> {
+    pub fn forecast(
+        &mut self,
+        scenes: &[Scene],
+        k: usize,
+    ) -> candle_core::Result<Vec<SceneForecast>> {
         let dev = self.model.device().clone();
         let scale = self.model.config().model.data_scale;
         let b = SceneBatch::new(scenes, scale, None, &dev)?;
         if b.is_empty() {
-            return Ok(scenes.iter().map(|_| SceneForecast { agents: vec![] }).collect());
+            return Ok(scenes
+                .iter()
+                .map(|_| SceneForecast { agents: vec![] })
+                .collect());
         }
         let (fut, en) = self
             .model
             .sample(&b.obs, &b.mask, k, self.steps, &mut self.rng, true)?;
-        let fut = fut.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let fut = fut
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let en = en.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
         let mut out = Vec::with_capacity(scenes.len());
         let mut agent = 0;

@@ -168,7 +168,12 @@ impl Replay {
             }
         }
     }
-    pub fn sample(&self, n: usize, rng: &mut impl Rng, dev: &Device) -> candle_core::Result<Tensor> {
+    pub fn sample(
+        &self,
+        n: usize,
+        rng: &mut impl Rng,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let mut v = Vec::with_capacity(n * self.zdim);
         for _ in 0..n {
             let i = rng.gen_range(0..self.cap);
@@ -220,7 +225,9 @@ pub fn loss(
         .mean_all()?;
     let total = ((((&plan * t.plan_coef)? + (&fut * t.future_coef)?)? + (&kld * t.kld_coef)?)?
         + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
-    let s = |x: &Tensor| -> candle_core::Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
+    let s = |x: &Tensor| -> candle_core::Result<f64> {
+        Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    };
     let l = Losses {
         total: s(&total)?,
         plan: s(&plan)?,
@@ -382,7 +389,8 @@ pub fn train(
         let t0 = Instant::now();
         // One generator per epoch, derived from the seed: a resumed run continues
         // exactly as an uninterrupted one would from that epoch on.
-        let mut rng = StdRng::seed_from_u64(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        let mut rng =
+            StdRng::seed_from_u64(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
         adam.lr = t.lr * t.lr_gamma.powi((epoch / t.lr_step) as i32);
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
@@ -402,7 +410,12 @@ pub fn train(
             let z0 = if replay.is_full() {
                 replay.sample(n, &mut rng, run.device)?
             } else {
-                randn(&mut rng, (n, cfg.model.zdim), cfg.langevin.init_sigma, run.device)?
+                randn(
+                    &mut rng,
+                    (n, cfg.model.zdim),
+                    cfg.langevin.init_sigma,
+                    run.device,
+                )?
             };
             let (total, l, z_neg) = loss(&model, &b, &z0, &mut rng)?;
             if !l.total.is_finite() {
@@ -451,7 +464,13 @@ pub fn train(
             best: better,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        tracing::info!(epoch = epoch + 1, val_ade = score.ade, val_fde = score.fde, best = better, "epoch done");
+        tracing::info!(
+            epoch = epoch + 1,
+            val_ade = score.ade,
+            val_fde = score.fde,
+            best = better,
+            "epoch done"
+        );
         obs.epoch_end(&report);
         st.history.push(report);
         st.epoch = epoch + 1;

@@ -77,7 +77,13 @@ fn build(cfg: &CheckedConfig, seed: u64) -> (lbebm_model::Lbebm, candle_nn::VarM
 fn snapshot(vm: &candle_nn::VarMap) -> Vec<Vec<f32>> {
     sorted_vars(vm)
         .iter()
-        .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .map(|(_, v)| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -100,13 +106,33 @@ fn hand_written_energy_gradient_matches_autograd_and_finite_differences() {
     let (e, g) = ebm.energy_and_grad(&z, &cond).unwrap();
     // Same energy as the plain forward pass.
     let e_ref = ebm.energy(&z, &c).unwrap();
-    let diff = (&e - &e_ref).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff = (&e - &e_ref)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(diff < 1e-4, "energy mismatch {diff}");
     // Autograd gradient with z as a variable.
     let zv = candle_core::Var::from_tensor(&z).unwrap();
-    let grads = ebm.energy(zv.as_tensor(), &c).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = ebm
+        .energy(zv.as_tensor(), &c)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     let g_auto = grads.get(zv.as_tensor()).unwrap();
-    let diff = (&g - g_auto).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff = (&g - g_auto)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(diff < 1e-4, "gradient mismatch vs autograd {diff}");
     // Central finite differences in f64 terms on a few coordinates.
     let zf = z.to_vec2::<f32>().unwrap();
@@ -121,7 +147,10 @@ fn hand_written_energy_gradient_matches_autograd_and_finite_differences() {
         };
         let fd = (shifted(h) - shifted(-h)) / (2.0 * h);
         let an = gf[row][col];
-        assert!((fd - an).abs() < 2e-3 + 1e-2 * an.abs(), "fd {fd} vs analytic {an} at ({row},{col})");
+        assert!(
+            (fd - an).abs() < 2e-3 + 1e-2 * an.abs(),
+            "fd {fd} vs analytic {an} at ({row},{col})"
+        );
     }
 }
 
@@ -140,10 +169,18 @@ fn noiseless_langevin_lowers_the_energy() {
     let total = |z: &Tensor| {
         let (e, _) = m.energy_net().energy_and_grad(z, &cond).unwrap();
         let q = (z.sqr().unwrap().sum(1).unwrap() / (2.0 * s2)).unwrap();
-        (e + q).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap()
+        (e + q)
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     };
     let (before, after) = (total(&z0), total(&z));
-    assert!(after < before - 0.1, "energy did not fall: {before} → {after}");
+    assert!(
+        after < before - 0.1,
+        "energy did not fall: {before} → {after}"
+    );
     let _ = EnergyCondition(c);
 }
 
@@ -155,7 +192,10 @@ fn sampling_leaves_every_weight_untouched() {
     let mut p = LbebmPredictor::new(m, 1, "t");
     let out = p.forecast(&scenes(5, 1), 7).unwrap();
     assert_eq!(out.len(), 5);
-    assert!(out.iter().all(|s| s.agents.iter().all(|a| a.samples.len() == 7 && a.energies.len() == 7)));
+    assert!(out.iter().all(|s| s
+        .agents
+        .iter()
+        .all(|a| a.samples.len() == 7 && a.energies.len() == 7)));
     assert_eq!(before, snapshot(&vm));
 }
 
@@ -164,8 +204,12 @@ fn same_seed_same_samples_different_seed_different_samples() {
     let cfg = small_cfg();
     let (m, _) = build(&cfg, 4);
     let sc = scenes(4, 2);
-    let a = LbebmPredictor::new(m.clone(), 11, "a").forecast(&sc, 5).unwrap();
-    let b = LbebmPredictor::new(m.clone(), 11, "b").forecast(&sc, 5).unwrap();
+    let a = LbebmPredictor::new(m.clone(), 11, "a")
+        .forecast(&sc, 5)
+        .unwrap();
+    let b = LbebmPredictor::new(m.clone(), 11, "b")
+        .forecast(&sc, 5)
+        .unwrap();
     let c = LbebmPredictor::new(m, 12, "c").forecast(&sc, 5).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
@@ -179,15 +223,26 @@ fn social_pooling_ignores_other_scenes() {
     let dev = Device::Cpu;
     let alone = SceneBatch::new(&sc[..1], 60.0, None, &dev).unwrap();
     let mixed = SceneBatch::new(&sc, 60.0, None, &dev).unwrap();
-    let c1 = m.encode(&alone.obs, &alone.mask).unwrap().to_vec2::<f32>().unwrap();
-    let c2 = m.encode(&mixed.obs, &mixed.mask).unwrap().to_vec2::<f32>().unwrap();
+    let c1 = m
+        .encode(&alone.obs, &alone.mask)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let c2 = m
+        .encode(&mixed.obs, &mixed.mask)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     for (r1, r2) in c1.iter().zip(&c2) {
         for (x, y) in r1.iter().zip(r2) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
     }
     // ...but agents of the same scene do influence each other.
-    let multi = sc.iter().position(|s| s.len() > 1).expect("a scene with neighbours");
+    let multi = sc
+        .iter()
+        .position(|s| s.len() > 1)
+        .expect("a scene with neighbours");
     let mut moved = sc[multi].clone();
     // Features see each agent's own relative history, so change the neighbour's motion.
     for (i, p) in moved.agents[1].obs.iter_mut().enumerate() {
@@ -211,28 +266,45 @@ fn checkpoint_round_trip_and_mismatch_refused() {
     checkpoint::save(dir.path(), &vm, &cfg, &Meta::default(), DType::F32).unwrap();
     let l = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
     assert_eq!(l.config, cfg);
-    let a = LbebmPredictor::new(m.clone(), 3, "a").forecast(&sc, 4).unwrap();
-    let b = LbebmPredictor::new(l.model.clone(), 3, "b").forecast(&sc, 4).unwrap();
+    let a = LbebmPredictor::new(m.clone(), 3, "a")
+        .forecast(&sc, 4)
+        .unwrap();
+    let b = LbebmPredictor::new(l.model.clone(), 3, "b")
+        .forecast(&sc, 4)
+        .unwrap();
     assert_eq!(a, b);
     // f16 storage: loading twice gives identical outputs.
     checkpoint::save(dir.path(), &vm, &cfg, &Meta::default(), DType::F16).unwrap();
     let l1 = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
     let l2 = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
-    let c1 = LbebmPredictor::new(l1.model, 3, "1").forecast(&sc, 4).unwrap();
-    let c2 = LbebmPredictor::new(l2.model, 3, "2").forecast(&sc, 4).unwrap();
+    let c1 = LbebmPredictor::new(l1.model, 3, "1")
+        .forecast(&sc, 4)
+        .unwrap();
+    let c2 = LbebmPredictor::new(l2.model, 3, "2")
+        .forecast(&sc, 4)
+        .unwrap();
     assert_eq!(c1, c2);
     // A config of another size is refused, naming what differs.
     let mut other = cfg.clone().into_inner();
     other.model.ebm_hidden = vec![10, 10];
     std::fs::write(dir.path().join(checkpoint::CONFIG), other.to_toml()).unwrap();
-    let e = checkpoint::load(dir.path(), &Device::Cpu).err().expect("mismatch must fail").to_string();
-    assert!(e.contains("do not match") && e.contains("ebm.l0.weight"), "{e}");
+    let e = checkpoint::load(dir.path(), &Device::Cpu)
+        .err()
+        .expect("mismatch must fail")
+        .to_string();
+    assert!(
+        e.contains("do not match") && e.contains("ebm.l0.weight"),
+        "{e}"
+    );
     // Truncated weights are refused.
     std::fs::write(dir.path().join(checkpoint::CONFIG), cfg.to_toml()).unwrap();
     let w = dir.path().join(checkpoint::WEIGHTS);
     let bytes = std::fs::read(&w).unwrap();
     std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
-    let e = checkpoint::load(dir.path(), &Device::Cpu).err().expect("truncated must fail").to_string();
+    let e = checkpoint::load(dir.path(), &Device::Cpu)
+        .err()
+        .expect("truncated must fail")
+        .to_string();
     assert!(e.contains("model.safetensors"), "{e}");
     // A missing weights file too.
     std::fs::remove_file(&w).unwrap();
@@ -268,7 +340,10 @@ fn short_overfit_drives_the_loss_down_and_training_is_reproducible() {
     let s = run(dir.path());
     let first = s.history.first().unwrap().mean.future + s.history.first().unwrap().mean.plan;
     let last = s.history.last().unwrap().mean.future + s.history.last().unwrap().mean.plan;
-    assert!(last < first / 5.0, "reconstruction loss only went {first} → {last}");
+    assert!(
+        last < first / 5.0,
+        "reconstruction loss only went {first} → {last}"
+    );
     let dir2 = tempfile::tempdir().unwrap();
     let s2 = run(dir2.path());
     assert_eq!(s.best_val_ade, s2.best_val_ade);

@@ -193,7 +193,10 @@ mod tests {
             let d1 = (b.obs[i] - b.obs[i - 1]).norm();
             assert!((d0 - d1).abs() < 1e-5);
         }
-        assert!((b.obs[1] - a.obs[1]).norm() > 0.1, "rotation changed nothing");
+        assert!(
+            (b.obs[1] - a.obs[1]).norm() > 0.1,
+            "rotation changed nothing"
+        );
     }
 
     #[test]

@@ -1,0 +1,181 @@
+//! Free-form tracks (any sampling rate) → fixed-step histories for the model.
+//!
+//! Used by the CLI's `predict` and by the ROS node: rows are grouped per agent, sorted
+//! by time, and resampled onto the model's 0.4 s grid by linear interpolation.
+
+use crate::read::Row;
+use crate::{DataError, Result};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One agent's observations, sorted by time (seconds), positions in f64 so that
+/// large world coordinates keep their precision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    pub id: String,
+    pub t: Vec<f64>,
+    pub p: Vec<[f64; 2]>,
+}
+
+/// A resampled history: `n` positions, oldest first, the last at the query time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    pub pts: Vec<[f64; 2]>,
+    /// How many of them come from the track itself; the older rest were completed by
+    /// extrapolating the earliest observed velocity backwards.
+    pub observed: usize,
+}
+
+/// Times closer than this (seconds) count as equal.
+pub const TIME_EPS: f64 = 1e-6;
+
+/// Groups rows into tracks (`seconds_per_unit` converts the time column to seconds),
+/// sorting each by time. Two rows of the same agent at the same time are refused,
+/// naming both lines.
+pub fn tracks_from_rows(rows: &[Row], file: &Path, seconds_per_unit: f64) -> Result<Vec<Track>> {
+    let mut by_id: HashMap<&str, Vec<&Row>> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for r in rows {
+        let e = by_id.entry(r.id.as_str()).or_insert_with(|| {
+            order.push(r.id.as_str());
+            Vec::new()
+        });
+        e.push(r);
+    }
+    let mut out = Vec::with_capacity(order.len());
+    for id in order {
+        let mut v = by_id.remove(id).unwrap_or_default();
+        v.sort_by(|a, b| a.t.total_cmp(&b.t).then(a.line.cmp(&b.line)));
+        for w in v.windows(2) {
+            if (w[1].t - w[0].t).abs() * seconds_per_unit < TIME_EPS {
+                return Err(DataError::Parse {
+                    file: file.to_path_buf(),
+                    line: w[1].line,
+                    msg: format!(
+                        "duplicate row for agent {} at time {} (also on line {})",
+                        id, w[1].t, w[0].line
+                    ),
+                });
+            }
+        }
+        out.push(Track {
+            id: id.to_string(),
+            t: v.iter().map(|r| r.t * seconds_per_unit).collect(),
+            p: v.iter().map(|r| [r.x, r.y]).collect(),
+        });
+    }
+    Ok(out)
+}
+
+impl Track {
+    pub fn first(&self) -> f64 {
+        self.t[0]
+    }
+    pub fn last(&self) -> f64 {
+        self.t[self.t.len() - 1]
+    }
+
+    /// Whether the track spans time `t`.
+    pub fn covers(&self, t: f64) -> bool {
+        !self.t.is_empty() && self.first() - TIME_EPS <= t && t <= self.last() + TIME_EPS
+    }
+
+    /// Linear interpolation at `t` (None outside the track's span).
+    pub fn at(&self, t: f64) -> Option<[f64; 2]> {
+        if !self.covers(t) {
+            return None;
+        }
+        let i = self.t.partition_point(|&x| x < t - TIME_EPS);
+        if i >= self.t.len() {
+            return self.p.last().copied();
+        }
+        if (self.t[i] - t).abs() <= TIME_EPS || i == 0 {
+            return Some(self.p[i]);
+        }
+        let (t0, t1) = (self.t[i - 1], self.t[i]);
+        let a = (t - t0) / (t1 - t0);
+        let (p0, p1) = (self.p[i - 1], self.p[i]);
+        Some([p0[0] + a * (p1[0] - p0[0]), p0[1] + a * (p1[1] - p0[1])])
+    }
+
+    /// `n` positions at `t − (n−1)·dt … t`. Needs the track to span `t` and at least
+    /// two grid points inside the track; older missing points are completed by
+    /// constant-velocity extrapolation backwards from the two earliest grid points.
+    pub fn history(&self, t: f64, dt: f64, n: usize) -> Option<History> {
+        if !self.covers(t) || n == 0 {
+            return None;
+        }
+        let mut got: Vec<[f64; 2]> = Vec::with_capacity(n);
+        for k in 0..n {
+            match self.at(t - k as f64 * dt) {
+                Some(p) => got.push(p),
+                None => break,
+            }
+        }
+        if got.len() < 2.min(n) {
+            return None;
+        }
+        let observed = got.len();
+        while got.len() < n {
+            let m = got.len();
+            let (a, b) = (got[m - 1], got[m - 2]);
+            got.push([2.0 * a[0] - b[0], 2.0 * a[1] - b[1]]);
+        }
+        got.reverse();
+        Some(History { pts: got, observed })
+    }
+
+    /// Positions at `t + dt … t + n·dt` where the track has them.
+    pub fn future(&self, t: f64, dt: f64, n: usize) -> Vec<Option<[f64; 2]>> {
+        (1..=n).map(|k| self.at(t + k as f64 * dt)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t: f64, id: &str, x: f64, line: u64) -> Row {
+        Row {
+            t,
+            id: id.into(),
+            x,
+            y: -x,
+            line,
+        }
+    }
+
+    #[test]
+    fn sorts_interpolates_and_completes() {
+        // 10 Hz, unsorted, 1 m/s along x.
+        let mut rows: Vec<Row> = (0..20)
+            .map(|i| row(i as f64 * 0.1, "a", i as f64 * 0.1, i + 1))
+            .collect();
+        rows.reverse();
+        let tr = tracks_from_rows(&rows, Path::new("f"), 1.0).unwrap();
+        assert_eq!(tr.len(), 1);
+        let h = tr[0].history(1.9, 0.4, 8).unwrap();
+        assert_eq!(h.observed, 5); // 1.9, 1.5, 1.1, 0.7, 0.3
+        assert_eq!(h.pts.len(), 8);
+        for (k, p) in h.pts.iter().enumerate() {
+            let want = 1.9 - (7 - k) as f64 * 0.4;
+            assert!((p[0] - want).abs() < 1e-9, "{k}: {p:?} vs {want}");
+        }
+        let f = tr[0].future(1.5, 0.4, 3);
+        assert!(f[0].is_some() && f[1].is_none());
+    }
+
+    #[test]
+    fn single_points_and_duplicates() {
+        let tr = tracks_from_rows(&[row(0.0, "a", 0.0, 1)], Path::new("f"), 1.0).unwrap();
+        assert!(tr[0].history(0.0, 0.4, 8).is_none());
+        let e = tracks_from_rows(
+            &[row(0.0, "a", 0.0, 1), row(0.0, "a", 1.0, 2)],
+            Path::new("f"),
+            1.0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("f:2") && e.contains("line 1"), "{e}");
+    }
+}

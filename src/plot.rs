@@ -1,0 +1,193 @@
+//! Scene pictures with plotters: observed tracks, sampled futures (thin, faint), the
+//! lowest-energy sample (bold) and the ground truth where known.
+//!
+//! SVG files carry titles and axes; PNG files are drawn without text, since the
+//! bitmap backend needs a font library this project does not pull in.
+
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One agent in a panel, world coordinates. `samples` are sorted by energy: the first
+/// is the most plausible.
+pub struct PlotAgent {
+    pub obs: Vec<(f64, f64)>,
+    pub truth: Vec<(f64, f64)>,
+    pub samples: Vec<Vec<(f64, f64)>>,
+}
+
+pub struct Panel {
+    pub title: String,
+    pub agents: Vec<PlotAgent>,
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// Draws `panels` side by side (up to 3 per row) into an SVG or PNG file, chosen by the
+/// extension. The file appears only when drawing succeeded.
+pub fn draw(path: &Path, panels: &[Panel]) -> Result<()> {
+    if panels.is_empty() {
+        return Err(anyhow!("nothing to plot"));
+    }
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let cols = panels.len().min(3) as u32;
+    let rows = (panels.len() as u32).div_ceil(cols);
+    let size = (560 * cols, 560 * rows);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .suffix(&format!(".{ext}"))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    match ext.as_str() {
+        "svg" => {
+            let root = SVGBackend::new(tmp.path(), size).into_drawing_area();
+            draw_panels(&root, panels, cols, true)?;
+            root.present().map_err(|e| anyhow!("plot: {e}"))?;
+        }
+        "png" => {
+            let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
+            draw_panels(&root, panels, cols, false)?;
+            root.present().map_err(|e| anyhow!("plot: {e}"))?;
+        }
+        _ => {
+            return Err(anyhow!(
+                "{}: plot format must be .svg or .png",
+                path.display()
+            ))
+        }
+    }
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn bounds(p: &Panel) -> ((f64, f64), (f64, f64)) {
+    let mut lo = (f64::INFINITY, f64::INFINITY);
+    let mut hi = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for a in &p.agents {
+        for &(x, y) in a
+            .obs
+            .iter()
+            .chain(&a.truth)
+            .chain(a.samples.iter().flatten())
+        {
+            lo = (lo.0.min(x), lo.1.min(y));
+            hi = (hi.0.max(x), hi.1.max(y));
+        }
+    }
+    if !lo.0.is_finite() {
+        return ((-1.0, 1.0), (-1.0, 1.0));
+    }
+    // Equal scale on both axes, with a margin.
+    let c = ((lo.0 + hi.0) / 2.0, (lo.1 + hi.1) / 2.0);
+    let half = ((hi.0 - lo.0).max(hi.1 - lo.1) / 2.0).max(0.5) * 1.1;
+    ((c.0 - half, c.0 + half), (c.1 - half, c.1 + half))
+}
+
+fn draw_panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    panels: &[Panel],
+    cols: u32,
+    text: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e}");
+    root.fill(&WHITE).map_err(e)?;
+    let rows = (panels.len() as u32).div_ceil(cols);
+    let areas = root.split_evenly((rows as usize, cols as usize));
+    for (area, p) in areas.iter().zip(panels) {
+        let ((x0, x1), (y0, y1)) = bounds(p);
+        let mut b = ChartBuilder::on(area);
+        b.margin(12);
+        if text {
+            b.caption(&p.title, ("sans-serif", 18))
+                .x_label_area_size(30)
+                .y_label_area_size(40);
+        }
+        let mut chart = b.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?;
+        if text {
+            chart
+                .configure_mesh()
+                .x_desc("x (m)")
+                .y_desc("y (m)")
+                .light_line_style(WHITE.mix(0.0))
+                .draw()
+                .map_err(e)?;
+        } else {
+            area.draw(&Rectangle::new(
+                [
+                    (0, 0),
+                    (
+                        area.dim_in_pixel().0 as i32 - 1,
+                        area.dim_in_pixel().1 as i32 - 1,
+                    ),
+                ],
+                BLACK.mix(0.3).stroke_width(1),
+            ))
+            .map_err(e)?;
+        }
+        for (i, a) in p.agents.iter().enumerate() {
+            let col = PALETTE[i % PALETTE.len()];
+            let last = a.obs.last().copied();
+            let with_origin = |s: &Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+                last.into_iter().chain(s.iter().copied()).collect()
+            };
+            for s in a.samples.iter().skip(1) {
+                chart
+                    .draw_series(LineSeries::new(
+                        with_origin(s),
+                        col.mix(0.25).stroke_width(1),
+                    ))
+                    .map_err(e)?;
+            }
+            if !a.truth.is_empty() {
+                chart
+                    .draw_series(LineSeries::new(
+                        with_origin(&a.truth),
+                        BLACK.mix(0.7).stroke_width(2),
+                    ))
+                    .map_err(e)?;
+                chart
+                    .draw_series(
+                        a.truth
+                            .iter()
+                            .map(|&p| Circle::new(p, 2, BLACK.mix(0.7).filled())),
+                    )
+                    .map_err(e)?;
+            }
+            if let Some(best) = a.samples.first() {
+                chart
+                    .draw_series(LineSeries::new(with_origin(best), col.stroke_width(3)))
+                    .map_err(e)?;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    a.obs.iter().copied(),
+                    col.mix(0.9).stroke_width(2),
+                ))
+                .map_err(e)?;
+            chart
+                .draw_series(a.obs.iter().map(|&p| Circle::new(p, 3, col.filled())))
+                .map_err(e)?;
+        }
+    }
+    Ok(())
+}
