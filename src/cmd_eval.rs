@@ -64,7 +64,7 @@ struct Report {
 }
 
 /// Which checkpoint evaluates `split` when `--model` is a folder.
-fn checkpoint_for(model: &Path, split: Split) -> Result<PathBuf> {
+pub fn checkpoint_for(model: &Path, split: Split) -> Result<PathBuf> {
     if model.join(checkpoint::CONFIG).is_file() {
         return Ok(model.to_path_buf());
     }

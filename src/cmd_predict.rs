@@ -145,6 +145,12 @@ pub fn run(a: PredictArgs) -> Result<()> {
         FormatArg::Sgan => Format::Sgan,
         FormatArg::Csv => Format::Csv,
     };
+    for p in [Some(&a.output), a.plot.as_ref()].into_iter().flatten() {
+        if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(d)
+                .map_err(|e| BadInput(format!("{}: cannot create folder: {e}", d.display())))?;
+        }
+    }
     let tf = read_track_file(&a.input, format)?;
     let spu = seconds_per_unit(tf.time, &tf.rows, a.dt)?;
     let tracks = tracks_from_rows(&tf.rows, &a.input, spu)?;

@@ -3,6 +3,7 @@
 
 mod cmd_data;
 mod cmd_eval;
+mod cmd_figure;
 mod cmd_predict;
 mod cmd_train;
 mod common;
@@ -33,6 +34,8 @@ enum Cmd {
     Train(cmd_train::TrainArgs),
     /// Predict futures for the agents of a track file (Social-GAN text or CSV).
     Predict(cmd_predict::PredictArgs),
+    /// Draw a few test scenes with observed, true and sampled futures.
+    Figure(cmd_figure::FigureArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Cmd::Eval(a) => cmd_eval::run(a),
         Cmd::Train(a) => cmd_train::run(a),
         Cmd::Predict(a) => cmd_predict::run(a),
+        Cmd::Figure(a) => cmd_figure::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
