@@ -1,6 +1,7 @@
 //! `lbebm`: data statistics, evaluation, training, prediction and benchmarks for the
 //! LB-EBM pedestrian trajectory predictor.
 
+mod cmd_bench;
 mod cmd_data;
 mod cmd_eval;
 mod cmd_figure;
@@ -36,6 +37,8 @@ enum Cmd {
     Predict(cmd_predict::PredictArgs),
     /// Draw a few test scenes with observed, true and sampled futures.
     Figure(cmd_figure::FigureArgs),
+    /// Latency of prediction and of a training step (synthetic inputs).
+    Bench(cmd_bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,12 +50,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Cmd::Bench(b) = &cli.cmd {
+        if let Some(t) = b.threads {
+            // Read by candle and its matmul thread pool when they first start.
+            std::env::set_var("RAYON_NUM_THREADS", t.max(1).to_string());
+        }
+    }
     let r = match cli.cmd {
         Cmd::Data(c) => cmd_data::run(c),
         Cmd::Eval(a) => cmd_eval::run(a),
         Cmd::Train(a) => cmd_train::run(a),
         Cmd::Predict(a) => cmd_predict::run(a),
         Cmd::Figure(a) => cmd_figure::run(a),
+        Cmd::Bench(a) => cmd_bench::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,8 +9,6 @@ use lbebm_types::{Normalizer, Scene, Vec2, OBS_LEN, PRED_LEN};
 pub struct SceneBatch {
     /// `[N, 16]`: observed positions relative to each agent's last one, scaled.
     pub obs: Tensor,
-    /// `[N, N]` additive social mask.
-    pub mask: Tensor,
     /// `[N, 24]` scaled relative futures, when every agent has ground truth.
     pub future: Option<Tensor>,
     /// One normaliser per agent, to map predictions back to the world.
@@ -49,7 +47,6 @@ impl SceneBatch {
         let scene_sizes: Vec<usize> = scenes.iter().map(|s| s.len()).collect();
         Ok(Self {
             obs: Tensor::from_vec(obs, (n, OBS_LEN * 2), dev)?,
-            mask: scene_mask(&scene_sizes, dev)?,
             future: if have_fut && n > 0 {
                 Some(Tensor::from_vec(fut, (n, PRED_LEN * 2), dev)?)
             } else {
@@ -58,6 +55,11 @@ impl SceneBatch {
             norms,
             scene_sizes,
         })
+    }
+
+    /// `[N, N]` additive social mask (built on demand: it grows with N²).
+    pub fn mask(&self) -> Result<Tensor> {
+        scene_mask(&self.scene_sizes, self.obs.device())
     }
 
     pub fn len(&self) -> usize {

@@ -64,6 +64,22 @@ pub fn scene_mask(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
     Tensor::from_vec(m, (n, n), device)
 }
 
+/// Borrowed layers of every module, for [`crate::fast::FastModel`].
+pub struct Parts<'a> {
+    pub enc_past: &'a [candle_nn::Linear],
+    /// θ, φ, g layers and the number of rounds.
+    pub social: Option<(
+        &'a [candle_nn::Linear],
+        &'a [candle_nn::Linear],
+        &'a [candle_nn::Linear],
+        usize,
+    )>,
+    pub enc_plan: &'a [candle_nn::Linear],
+    pub dec_plan: &'a [candle_nn::Linear],
+    pub dec_traj: &'a [candle_nn::Linear],
+    pub ebm: &'a [candle_nn::Linear],
+}
+
 /// What the training loss needs from one forward pass.
 #[derive(Debug)]
 pub struct TrainOutputs {
@@ -89,6 +105,8 @@ pub struct Lbebm {
     dec_traj: Mlp,
     ebm: EnergyNet,
     device: Device,
+    /// Use the CPU fast path for Langevin chains in training (on by default).
+    pub fast_langevin: bool,
 }
 
 /// Noise source for sampling: seeded, so runs are reproducible on any device.
@@ -122,6 +140,7 @@ impl Lbebm {
             dec_traj: Mlp::new(2 * m.fdim, &m.dec_traj, PRED_LEN * 2, vb.pp("dec_traj"))?,
             ebm: EnergyNet::new(m.zdim, m.fdim, &m.ebm_hidden, vb.pp("ebm"))?,
             device: vb.device().clone(),
+            fast_langevin: true,
         })
     }
 
@@ -133,6 +152,20 @@ impl Lbebm {
     }
     pub fn energy_net(&self) -> &EnergyNet {
         &self.ebm
+    }
+
+    pub fn parts(&self) -> Parts<'_> {
+        Parts {
+            enc_past: self.enc_past.layers(),
+            social: self
+                .social
+                .as_ref()
+                .map(|s| (s.theta.layers(), s.phi.layers(), s.g.layers(), s.rounds)),
+            enc_plan: self.enc_plan.layers(),
+            dec_plan: self.dec_plan.layers(),
+            dec_traj: self.dec_traj.layers(),
+            ebm: self.ebm.layers(),
+        }
     }
 
     /// Context `c` for every agent: `obs` is `[N, 16]` (observed positions relative to
@@ -233,8 +266,18 @@ impl Lbebm {
         let cd = c.detach();
         let zdim = self.cfg.model.zdim;
         // Negative samples from the prior (no gradient to anything).
-        let cond = self.ebm.condition(&cd)?;
-        let z_neg = self.langevin(z_neg0, &cond, self.cfg.langevin.steps, Some(rng))?;
+        let z_neg = if self.device.is_cpu() && self.fast_langevin {
+            let fe = crate::fast::FastEnergy::new(self.ebm.layers(), zdim)?;
+            let l = &self.cfg.langevin;
+            let p = crate::fast::LangevinParams {
+                step_size: l.step_size,
+                prior_sigma: l.prior_sigma,
+            };
+            crate::fast::langevin_tensor(&fe, p, z_neg0, &cd, l.steps, rng)?
+        } else {
+            let cond = self.ebm.condition(&cd)?;
+            self.langevin(z_neg0, &cond, self.cfg.langevin.steps, Some(rng))?
+        };
         // Posterior q(z | c, plan).
         let pf = self.enc_plan.forward(plan_gt)?;
         let lat = self

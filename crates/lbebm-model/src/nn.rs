@@ -36,6 +36,12 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+}
+
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
@@ -86,6 +92,10 @@ impl EnergyNet {
             .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("l{i}"))))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { layers, zdim })
+    }
+
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
     }
 
     /// E(z, c) through ordinary tensor ops (differentiable in every weight): `[B]`.

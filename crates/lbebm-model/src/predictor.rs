@@ -1,6 +1,7 @@
 //! The LB-EBM model behind the evaluation harness's [`Predictor`] interface.
 
 use crate::batch::{to_world, SceneBatch};
+use crate::fast::FastModel;
 use crate::model::Lbebm;
 use lbebm_eval::{BoxError, Predictor};
 use lbebm_types::{AgentForecast, Scene, SceneForecast, PRED_LEN};
@@ -11,6 +12,9 @@ use rand::SeedableRng;
 /// the same scenes in the same order gives the same numbers.
 pub struct LbebmPredictor {
     pub model: Lbebm,
+    /// The CPU fast path (same results as the tensor path up to rounding); `None` on
+    /// other devices or when turned off with [`LbebmPredictor::use_fast_path`].
+    fast: Option<FastModel>,
     rng: StdRng,
     /// Langevin steps at prediction time.
     pub steps: usize,
@@ -20,12 +24,27 @@ pub struct LbebmPredictor {
 impl LbebmPredictor {
     pub fn new(model: Lbebm, seed: u64, name: impl Into<String>) -> Self {
         let steps = model.config().langevin.test_steps;
+        let fast = if model.device().is_cpu() {
+            FastModel::new(&model).ok()
+        } else {
+            None
+        };
         Self {
             model,
+            fast,
             rng: StdRng::seed_from_u64(seed),
             steps,
             name: name.into(),
         }
+    }
+
+    /// Chooses between the CPU fast path and the candle tensor path.
+    pub fn use_fast_path(&mut self, on: bool) {
+        self.fast = if on && self.model.device().is_cpu() {
+            FastModel::new(&self.model).ok()
+        } else {
+            None
+        };
     }
 
     /// Restarts the noise stream (so a split's evaluation does not depend on what ran
@@ -49,9 +68,9 @@ impl LbebmPredictor {
                 .map(|_| SceneForecast { agents: vec![] })
                 .collect());
         }
-        let (fut, en) = self
-            .model
-            .sample(&b.obs, &b.mask, k, self.steps, &mut self.rng, true)?;
+        let (fut, en) =
+            self.model
+                .sample(&b.obs, &b.mask()?, k, self.steps, &mut self.rng, true)?;
         let fut = fut
             .to_dtype(candle_core::DType::F32)?
             .flatten_all()?

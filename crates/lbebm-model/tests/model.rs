@@ -90,7 +90,7 @@ fn snapshot(vm: &candle_nn::VarMap) -> Vec<Vec<f32>> {
 fn context(model: &lbebm_model::Lbebm, n: usize) -> Tensor {
     let sc = scenes(n, 3);
     let b = SceneBatch::new(&sc, 60.0, None, &Device::Cpu).unwrap();
-    model.encode(&b.obs, &b.mask).unwrap().detach()
+    model.encode(&b.obs, &b.mask().unwrap()).unwrap().detach()
 }
 
 #[test]
@@ -224,12 +224,12 @@ fn social_pooling_ignores_other_scenes() {
     let alone = SceneBatch::new(&sc[..1], 60.0, None, &dev).unwrap();
     let mixed = SceneBatch::new(&sc, 60.0, None, &dev).unwrap();
     let c1 = m
-        .encode(&alone.obs, &alone.mask)
+        .encode(&alone.obs, &alone.mask().unwrap())
         .unwrap()
         .to_vec2::<f32>()
         .unwrap();
     let c2 = m
-        .encode(&mixed.obs, &mixed.mask)
+        .encode(&mixed.obs, &mixed.mask().unwrap())
         .unwrap()
         .to_vec2::<f32>()
         .unwrap();
@@ -250,8 +250,16 @@ fn social_pooling_ignores_other_scenes() {
     }
     let a = SceneBatch::new(&sc[multi..multi + 1], 60.0, None, &dev).unwrap();
     let b = SceneBatch::new(std::slice::from_ref(&moved), 60.0, None, &dev).unwrap();
-    let ca = m.encode(&a.obs, &a.mask).unwrap().to_vec2::<f32>().unwrap();
-    let cb = m.encode(&b.obs, &b.mask).unwrap().to_vec2::<f32>().unwrap();
+    let ca = m
+        .encode(&a.obs, &a.mask().unwrap())
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let cb = m
+        .encode(&b.obs, &b.mask().unwrap())
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let d: f32 = ca[0].iter().zip(&cb[0]).map(|(x, y)| (x - y).abs()).sum();
     assert!(d > 1e-6, "a neighbour's change did not reach agent 0");
 }
@@ -384,4 +392,98 @@ fn resume_continues_where_training_stopped() {
     let la: Vec<f64> = straight.history.iter().map(|r| r.mean.total).collect();
     let lb: Vec<f64> = resumed.history.iter().map(|r| r.mean.total).collect();
     assert_eq!(la, lb, "a resumed run must match an uninterrupted one");
+}
+
+/// The CPU fast path and the candle tensor path agree on the same inputs and noise.
+#[test]
+fn fast_path_agrees_with_the_tensor_path() {
+    // Reference sizes: the fast kernels must hold at the shapes that ship.
+    let cfg = Config::default().check().unwrap();
+    let (m, _) = build(&cfg, 10);
+    let sc = scenes(5, 11);
+    let mut a = LbebmPredictor::new(m.clone(), 5, "fast");
+    let mut b = LbebmPredictor::new(m.clone(), 5, "tensor");
+    b.use_fast_path(false);
+    let fa = a.forecast(&sc, 6).unwrap();
+    let fb = b.forecast(&sc, 6).unwrap();
+    let mut worst = 0.0f32;
+    let mut worst_e = 0.0f32;
+    for (x, y) in fa.iter().zip(&fb) {
+        for (p, q) in x.agents.iter().zip(&y.agents) {
+            for (s, t) in p.samples.iter().zip(&q.samples) {
+                for (u, v) in s.iter().zip(t) {
+                    worst = worst.max((u - v).norm());
+                }
+            }
+            for (e, f) in p.energies.iter().zip(&q.energies) {
+                worst_e = worst_e.max((e - f).abs() / (1.0 + f.abs()));
+            }
+        }
+    }
+    assert!(worst < 1e-4, "positions differ by {worst} m");
+    assert!(worst_e < 1e-4, "energies differ by {worst_e} (relative)");
+    // The training chains too: the same z after 20 noisy steps.
+    let c = context(&m, 7);
+    let n = c.dim(0).unwrap();
+    let z0 = randn(
+        &mut StdRng::seed_from_u64(1),
+        (n, cfg.model.zdim),
+        2.0,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let fe = lbebm_model::fast::FastEnergy::new(m.energy_net().layers(), cfg.model.zdim).unwrap();
+    let p = lbebm_model::fast::LangevinParams {
+        step_size: cfg.langevin.step_size,
+        prior_sigma: cfg.langevin.prior_sigma,
+    };
+    let zf = lbebm_model::fast::langevin_tensor(&fe, p, &z0, &c, 20, &mut StdRng::seed_from_u64(2))
+        .unwrap();
+    let cond = m.energy_net().condition(&c).unwrap();
+    let mut r: StdRng = StdRng::seed_from_u64(2);
+    let zt = m.langevin(&z0, &cond, 20, Some(&mut r)).unwrap();
+    let d = (zf - zt)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(d < 1e-4, "Langevin chains differ by {d}");
+}
+
+#[test]
+fn fast_gelu_matches_the_exact_one() {
+    let xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.005).collect();
+    let mut v = xs.clone();
+    let mut d = vec![0.0; xs.len()];
+    lbebm_model::fast::gelu_pair(&mut v, &mut d);
+    let t = Tensor::new(xs.as_slice(), &Device::Cpu).unwrap();
+    let exact = t.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
+    // Derivative: Φ(x) + x·φ(x) with candle's erf, in f64 where possible.
+    let erf = (&t / std::f64::consts::SQRT_2)
+        .unwrap()
+        .erf()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    for i in 0..xs.len() {
+        assert!(
+            (v[i] - exact[i]).abs() < 2e-6,
+            "gelu({}) {} vs {}",
+            xs[i],
+            v[i],
+            exact[i]
+        );
+        let x = xs[i] as f64;
+        let cdf = 0.5 * (1.0 + erf[i] as f64);
+        let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let want = cdf + x * pdf;
+        assert!(
+            (d[i] as f64 - want).abs() < 2e-6,
+            "gelu'({x}) {} vs {want}",
+            d[i]
+        );
+    }
 }
