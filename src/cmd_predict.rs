@@ -446,9 +446,7 @@ impl Output {
             .into_inner()
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", self.path.display()))?;
         tmp.as_file().sync_all().ok();
-        tmp.persist(&self.path)
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
-        Ok(())
+        crate::common::persist(tmp, &self.path)
     }
 }
 

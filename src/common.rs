@@ -131,3 +131,16 @@ fn embedded_default(
 ) -> Result<(lbebm_model::checkpoint::Loaded, String)> {
     Err(BadInput("this binary was built without models/default; pass --model DIR".into()).into())
 }
+
+/// Moves a finished temporary file into place with ordinary permissions (temporary
+/// files are created owner-only).
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -72,9 +72,7 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<()> {
             ))
         }
     }
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::common::persist(tmp, path)
 }
 
 fn bounds(p: &Panel) -> ((f64, f64), (f64, f64)) {

@@ -223,8 +223,13 @@ pub fn loss(
     let sub = (&o.plan - plan_of(&o.future, &cfg.model.subgoals)?)?
         .sqr()?
         .mean_all()?;
-    let total = ((((&plan * t.plan_coef)? + (&fut * t.future_coef)?)? + (&kld * t.kld_coef)?)?
+    let mut total = ((((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
+        + (&kld * t.kld_coef)?)?
         + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
+    if t.energy_reg > 0.0 {
+        let reg = (o.energy_pos.sqr()?.mean_all()? + o.energy_neg.sqr()?.mean_all()?)?;
+        total = (total + (reg * t.energy_reg)?)?;
+    }
     let s = |x: &Tensor| -> candle_core::Result<f64> {
         Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?)
     };
