@@ -1,0 +1,71 @@
+//! `lbebm_node`: the LB-EBM ROS 2 node. See the crate README.
+
+use anyhow::Context as _;
+use lbebm_ros::params::{parse_cli, resolve, USAGE};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = parse_cli(std::env::args().skip(1))?;
+    if cli.help {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    if cli.version {
+        println!("lbebm_node {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    // RUST_LOG wins; else --log-level; else info for this crate, warnings from DDS.
+    let filter = match (std::env::var("RUST_LOG").ok(), cli.ros.log_level.as_deref()) {
+        (Some(f), _) if !f.is_empty() => f,
+        (_, Some(l)) => {
+            let l = match l.to_ascii_lowercase().as_str() {
+                "fatal" => "error".to_string(),
+                other => other.to_string(),
+            };
+            format!("lbebm_ros={l},lbebm_node={l},warn")
+        }
+        _ => "lbebm_ros=info,lbebm_node=info,warn".into(),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+
+    let resolved = resolve(&cli)?;
+    for u in &resolved.unknown {
+        tracing::warn!("unknown parameter {u} ignored");
+    }
+    if cli.check {
+        let src = lbebm_ros::worker::model_source(&resolved.params.model)?;
+        lbebm_ros::worker::load_predictor(&src, &resolved.params.device, resolved.params.seed)
+            .context("loading the model")?;
+        println!(
+            "node: {}",
+            lbebm_ros::params::fully_qualified(&resolved.namespace, &resolved.node_name)
+        );
+        for t in [
+            "people",
+            "/tf",
+            "/tf_static",
+            "predictions",
+            "prediction_markers",
+        ] {
+            println!("topic {t} -> {}", resolved.remaps.resolve(t));
+        }
+        for (n, v) in resolved.params.all() {
+            println!("{n} = {v:?}");
+        }
+        println!("model: {src:?} loads");
+        return Ok(());
+    }
+
+    // SIGINT / SIGTERM: end the message loop; the node then shuts down cleanly.
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    })
+    .context("cannot install the SIGINT/SIGTERM handler")?;
+
+    lbebm_ros::node::run(&resolved, stop_rx)?;
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! The inference worker: takes the newest scene, runs the model, publishes.
+//!
+//! It runs on its own thread and is fed by [`crate::latest`], so the DDS side never
+//! waits for inference and a scene that arrives while the model is busy replaces the
+//! one waiting (stale work is dropped).
+
+use crate::msgs::{MarkerArray, PredictionArray};
+use crate::output::{build, MarkerStyle};
+use crate::tracks::SceneJob;
+use crate::NodeError;
+use crossbeam_channel::Receiver;
+use lbebm_model::{checkpoint, LbebmPredictor};
+use lbebm_types::{Scene, SceneForecast};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Something that samples K futures for every agent of a scene (world coordinates).
+pub trait Forecaster {
+    fn forecast(&mut self, scene: &Scene, k: usize) -> Result<SceneForecast, String>;
+}
+
+impl Forecaster for LbebmPredictor {
+    fn forecast(&mut self, scene: &Scene, k: usize) -> Result<SceneForecast, String> {
+        let mut out = LbebmPredictor::forecast(self, std::slice::from_ref(scene), k)
+            .map_err(|e| e.to_string())?;
+        out.pop()
+            .ok_or_else(|| "the model returned no forecast".into())
+    }
+}
+
+/// Where finished messages go (the DDS publishers in the node; a vector in tests).
+pub trait Sink {
+    fn publish(&mut self, predictions: PredictionArray, markers: Option<MarkerArray>);
+}
+
+/// A scene and when it was handed over.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub scene: SceneJob,
+    pub submitted: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerConfig {
+    pub k: usize,
+    pub markers: bool,
+    pub style: MarkerStyle,
+}
+
+/// Totals, logged at the end.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    pub scenes: u64,
+    pub failures: u64,
+    pub total_inference: Duration,
+    pub max_inference: Duration,
+}
+
+/// Runs until every sender has gone.
+pub fn run(
+    model: &mut dyn Forecaster,
+    jobs: &Receiver<Job>,
+    sink: &mut dyn Sink,
+    cfg: &WorkerConfig,
+) -> WorkerStats {
+    let mut st = WorkerStats::default();
+    for job in jobs.iter() {
+        let t0 = Instant::now();
+        let forecast = if job.scene.scene.is_empty() {
+            None
+        } else {
+            match model.forecast(&job.scene.scene, cfg.k) {
+                Ok(f) if f.agents.len() == job.scene.agents.len() => Some(f),
+                Ok(f) => {
+                    st.failures += 1;
+                    tracing::error!(
+                        "model returned {} forecasts for {} agents; scene skipped",
+                        f.agents.len(),
+                        job.scene.agents.len()
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    st.failures += 1;
+                    tracing::error!("inference failed, scene skipped: {e}");
+                    continue;
+                }
+            }
+        };
+        let dt = t0.elapsed();
+        st.scenes += 1;
+        st.total_inference += dt;
+        st.max_inference = st.max_inference.max(dt);
+        let (preds, markers, skipped) = build(&job.scene, forecast.as_ref(), &cfg.style);
+        if skipped > 0 {
+            tracing::warn!("{skipped} agent(s) had only non-finite samples; left out");
+        }
+        tracing::debug!(
+            agents = preds.agents.len(),
+            inference_ms = dt.as_secs_f64() * 1e3,
+            queued_ms = (t0 - job.submitted).as_secs_f64() * 1e3,
+            "scene predicted"
+        );
+        sink.publish(preds, cfg.markers.then_some(markers));
+    }
+    st
+}
+
+/// Where the model comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSource {
+    Dir(PathBuf),
+    Embedded,
+}
+
+/// The model to load for a `model` parameter: a folder, or (empty) the model compiled
+/// in, or else `models/default` next to the executable or in the working directory.
+pub fn model_source(param: &str) -> Result<ModelSource, NodeError> {
+    if !param.is_empty() {
+        return Ok(ModelSource::Dir(PathBuf::from(param)));
+    }
+    if cfg!(lbebm_default_model) {
+        return Ok(ModelSource::Embedded);
+    }
+    let mut candidates = vec![PathBuf::from("models/default")];
+    if let Ok(exe) = std::env::current_exe() {
+        for up in exe.ancestors().skip(1).take(4) {
+            candidates.push(up.join("models/default"));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|d| d.join(checkpoint::CONFIG).is_file() && d.join(checkpoint::WEIGHTS).is_file())
+        .map(ModelSource::Dir)
+        .ok_or_else(|| {
+            NodeError::NoModel(
+                "this binary was built without models/default and none was found; \
+                 set the model parameter (-p model:=DIR) or pass --model DIR"
+                    .into(),
+            )
+        })
+}
+
+#[cfg(lbebm_default_model)]
+fn embedded() -> Option<(&'static str, &'static [u8])> {
+    Some((
+        include_str!(env!("LBEBM_DEFAULT_CONFIG")),
+        include_bytes!(env!("LBEBM_DEFAULT_WEIGHTS")),
+    ))
+}
+
+#[cfg(not(lbebm_default_model))]
+fn embedded() -> Option<(&'static str, &'static [u8])> {
+    None
+}
+
+/// Loads the predictor (`device`: `cpu` or `cuda:N`).
+pub fn load_predictor(
+    src: &ModelSource,
+    device: &str,
+    seed: u64,
+) -> Result<LbebmPredictor, NodeError> {
+    let dev = lbebm_model::parse_device(device)?;
+    let loaded = match src {
+        ModelSource::Dir(d) => checkpoint::load(d, &dev)?,
+        ModelSource::Embedded => {
+            let (cfg, w) = embedded()
+                .ok_or_else(|| NodeError::NoModel("no model compiled into this binary".into()))?;
+            checkpoint::load_bytes(cfg, w, Path::new("<embedded models/default>"), &dev)?
+        }
+    };
+    let name = match src {
+        ModelSource::Dir(d) => d.display().to_string(),
+        ModelSource::Embedded => "models/default (embedded)".into(),
+    };
+    Ok(LbebmPredictor::new(loaded.model, seed, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latest::latest;
+    use crate::tracks::{TrackConfig, TrackStore};
+    use lbebm_types::{AgentForecast, PRED_LEN};
+
+    /// Constant velocity from the last two observations, K identical samples.
+    struct Cv {
+        delay: Duration,
+        calls: usize,
+    }
+    impl Forecaster for Cv {
+        fn forecast(&mut self, s: &Scene, k: usize) -> Result<SceneForecast, String> {
+            self.calls += 1;
+            std::thread::sleep(self.delay);
+            Ok(SceneForecast {
+                agents: s
+                    .agents
+                    .iter()
+                    .map(|a| {
+                        let v = a.obs[7] - a.obs[6];
+                        let f: lbebm_types::Future =
+                            std::array::from_fn(|i| a.obs[7] + v * (i + 1) as f32);
+                        AgentForecast {
+                            samples: vec![f; k],
+                            energies: (0..k).map(|j| j as f32).collect(),
+                        }
+                    })
+                    .collect(),
+            })
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect(Vec<(PredictionArray, Option<MarkerArray>)>);
+    impl Sink for Collect {
+        fn publish(&mut self, p: PredictionArray, m: Option<MarkerArray>) {
+            self.0.push((p, m));
+        }
+    }
+
+    fn walking_scene(t_end: f64) -> SceneJob {
+        let mut s = TrackStore::new(TrackConfig {
+            timeout: 1.0,
+            max_agents: 8,
+            max_speed: 10.0,
+        });
+        let mut t = t_end - 3.0;
+        while t <= t_end + 1e-9 {
+            s.observe(t, &[("a".into(), [1000.0 + t, 5.0])], 0.0);
+            t += 0.1;
+        }
+        s.scene("map", "test")
+    }
+
+    #[test]
+    fn worker_publishes_world_coordinates_and_drops_stale_scenes() {
+        let (tx, rx) = latest::<Job>();
+        let h = std::thread::spawn(move || {
+            let mut m = Cv {
+                delay: Duration::from_millis(30),
+                calls: 0,
+            };
+            let mut sink = Collect::default();
+            let cfg = WorkerConfig {
+                k: 3,
+                markers: true,
+                style: MarkerStyle::default(),
+            };
+            let st = run(&mut m, &rx, &mut sink, &cfg);
+            (sink, st, m.calls)
+        });
+        for i in 0..20 {
+            tx.send(Job {
+                scene: walking_scene(10.0 + i as f64 * 0.1),
+                submitted: Instant::now(),
+            })
+            .expect("alive");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(tx);
+        let (sink, st, calls) = h.join().expect("worker");
+        assert!(calls < 20, "stale scenes were not dropped ({calls})");
+        assert_eq!(st.scenes as usize, sink.0.len());
+        let (p, m) = sink.0.last().expect("published");
+        assert!(m.is_some());
+        let a = &p.agents[0];
+        assert_eq!(a.samples.len(), 3);
+        assert_eq!(a.samples[0].positions.len(), PRED_LEN);
+        // the last scene ended at t = 11.9 with x = 1000 + t, walking 1 m/s
+        let end = &a.samples[0].positions[PRED_LEN - 1];
+        assert!(
+            (end.x - (1000.0 + 11.9 + 12.0 * 0.4)).abs() < 1e-3,
+            "{end:?}"
+        );
+        assert!((end.y - 5.0).abs() < 1e-4);
+        assert!((a.position.x - 1011.9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn empty_scene_publishes_without_inference() {
+        let (tx, rx) = latest::<Job>();
+        let empty = TrackStore::new(TrackConfig {
+            timeout: 1.0,
+            max_agents: 8,
+            max_speed: 10.0,
+        })
+        .scene("map", "t");
+        tx.send(Job {
+            scene: empty,
+            submitted: Instant::now(),
+        })
+        .expect("alive");
+        drop(tx);
+        let mut m = Cv {
+            delay: Duration::ZERO,
+            calls: 0,
+        };
+        let mut sink = Collect::default();
+        let cfg = WorkerConfig {
+            k: 3,
+            markers: false,
+            style: MarkerStyle::default(),
+        };
+        run(&mut m, &rx, &mut sink, &cfg);
+        assert_eq!(m.calls, 0);
+        assert_eq!(sink.0.len(), 1);
+        assert!(sink.0[0].0.agents.is_empty());
+        assert!(sink.0[0].1.is_none());
+    }
+
+    #[test]
+    fn a_real_model_predicts_a_scene() {
+        // a tiny randomly initialised model, saved and loaded like a checkpoint
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut cfg = lbebm_model::Config::default();
+        cfg.model.enc_past = vec![16];
+        cfg.model.enc_plan = vec![8];
+        cfg.model.enc_latent = vec![8];
+        cfg.model.dec_plan = vec![16];
+        cfg.model.dec_traj = vec![16];
+        cfg.model.nl_theta = vec![8];
+        cfg.model.nl_phi = vec![8];
+        cfg.model.nl_g = vec![8];
+        cfg.model.nl_dim = 8;
+        cfg.model.ebm_hidden = vec![8];
+        cfg.langevin.test_steps = 2;
+        let checked = cfg.clone().check().expect("valid config");
+        let (_, vm) = checkpoint::build(&checked, &candle_core::Device::Cpu).expect("build");
+        lbebm_model::train::seeded_init(&vm, 1).expect("init");
+        checkpoint::save(
+            dir.path(),
+            &vm,
+            &cfg,
+            &checkpoint::Meta::default(),
+            candle_core::DType::F32,
+        )
+        .expect("save");
+        let mut p = load_predictor(&ModelSource::Dir(dir.path().into()), "cpu", 0).expect("load");
+        let job = walking_scene(20.0);
+        let f = Forecaster::forecast(&mut p, &job.scene, 4).expect("forecast");
+        assert_eq!(f.agents.len(), 1);
+        assert_eq!(f.agents[0].samples.len(), 4);
+        let (preds, _, skipped) = build(&job, Some(&f), &MarkerStyle::default());
+        assert_eq!(skipped, 0);
+        // an untrained model still predicts near the person, in world coordinates
+        let first = &preds.agents[0].samples[0].positions[0];
+        assert!(
+            (first.x - 1020.0).abs() < 50.0 && (first.y - 5.0).abs() < 50.0,
+            "{first:?}"
+        );
+        // a bad folder is an error, not a panic
+        assert!(load_predictor(&ModelSource::Dir("/nonexistent".into()), "cpu", 0).is_err());
+    }
+}
