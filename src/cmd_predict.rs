@@ -156,7 +156,11 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let tracks = tracks_from_rows(&tf.rows, &a.input, spu)?;
     // Work relative to one point of the input: large world coordinates (UTM, say) keep
     // their precision through the f32 model.
-    let origin = [tf.rows[0].x, tf.rows[0].y];
+    // The corner of the bounding box: independent of row order, so unsorted input gives
+    // exactly the same numbers as sorted input.
+    let origin = tf.rows.iter().fold([f64::INFINITY, f64::INFINITY], |o, r| {
+        [o[0].min(r.x), o[1].min(r.y)]
+    });
     let dev = device(&a.device)?;
     let (loaded, model_name) = load_model(a.model.as_deref(), &dev)?;
     let mut pred = LbebmPredictor::new(loaded.model, a.seed, model_name.clone());
@@ -215,7 +219,11 @@ pub fn run(a: PredictArgs) -> Result<()> {
                             .map_while(|p| p)
                             .collect(),
                     }),
-                    None => skipped.push((t / spu, tr.id.clone(), "fewer than 2 observed steps")),
+                    None => skipped.push((
+                        input_time(t, spu),
+                        tr.id.clone(),
+                        "fewer than 2 observed steps",
+                    )),
                 }
             }
             n += js.len();
@@ -256,10 +264,10 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 continue;
             }
             let js = &jobs[k];
-            out.write_time(js[0].t_sec / spu, &list, js, origin)?;
+            out.write_time(input_time(js[0].t_sec, spu), &list, js, origin)?;
             predicted += list.len();
             if a.plot.is_some() {
-                last_panel = Some(panel(js, &list, origin, js[0].t_sec / spu));
+                last_panel = Some(panel(js, &list, origin, input_time(js[0].t_sec, spu)));
             }
         }
         pb.inc(jobs.len() as u64);
@@ -288,6 +296,12 @@ pub fn run(a: PredictArgs) -> Result<()> {
         a.output.display()
     );
     Ok(())
+}
+
+/// Seconds back to the input's time unit, rounded to 1e-9 of a unit (the 0.4 s grid
+/// arithmetic would otherwise print 9.999999999999998 for frame 10).
+fn input_time(t_sec: f64, spu: f64) -> f64 {
+    ((t_sec / spu) * 1e9).round() / 1e9
 }
 
 fn rel(p: [f64; 2], o: [f64; 2]) -> Vec2 {

@@ -29,19 +29,17 @@ pub struct History {
 /// Times closer than this (seconds) count as equal.
 pub const TIME_EPS: f64 = 1e-6;
 
-/// Groups rows into tracks (`seconds_per_unit` converts the time column to seconds),
+/// Groups rows into tracks, in id order (`seconds_per_unit` converts the time column to seconds),
 /// sorting each by time. Two rows of the same agent at the same time are refused,
 /// naming both lines.
 pub fn tracks_from_rows(rows: &[Row], file: &Path, seconds_per_unit: f64) -> Result<Vec<Track>> {
     let mut by_id: HashMap<&str, Vec<&Row>> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
     for r in rows {
-        let e = by_id.entry(r.id.as_str()).or_insert_with(|| {
-            order.push(r.id.as_str());
-            Vec::new()
-        });
-        e.push(r);
+        by_id.entry(r.id.as_str()).or_default().push(r);
     }
+    // Tracks in id order (numeric ids numerically), whatever the row order.
+    let mut order: Vec<&str> = by_id.keys().copied().collect();
+    crate::window::sort_ids(&mut order);
     let mut out = Vec::with_capacity(order.len());
     for id in order {
         let mut v = by_id.remove(id).unwrap_or_default();

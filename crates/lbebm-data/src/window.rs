@@ -107,7 +107,7 @@ pub fn sgan_scenes(rows: &[Row], file: &Path, rule: WindowRule) -> Result<Vec<Sc
 }
 
 /// Numeric ids in numeric order, then the rest in text order.
-fn sort_ids(ids: &mut [&str]) {
+pub(crate) fn sort_ids(ids: &mut [&str]) {
     ids.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) => x.total_cmp(&y),
         (Ok(_), Err(_)) => std::cmp::Ordering::Less,
