@@ -230,7 +230,7 @@ impl Config {
             ("nl_g", &m.nl_g),
             ("ebm_hidden", &m.ebm_hidden),
         ] {
-            if v.iter().any(|&w| w == 0) {
+            if v.contains(&0) {
                 return Err(bad(format!("model.{n}: layer widths must be positive")));
             }
         }

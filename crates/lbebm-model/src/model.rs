@@ -64,16 +64,19 @@ pub fn scene_mask(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
     Tensor::from_vec(m, (n, n), device)
 }
 
+/// θ, φ, g layers of social pooling and its number of rounds.
+pub type SocialParts<'a> = (
+    &'a [candle_nn::Linear],
+    &'a [candle_nn::Linear],
+    &'a [candle_nn::Linear],
+    usize,
+);
+
 /// Borrowed layers of every module, for [`crate::fast::FastModel`].
 pub struct Parts<'a> {
     pub enc_past: &'a [candle_nn::Linear],
     /// θ, φ, g layers and the number of rounds.
-    pub social: Option<(
-        &'a [candle_nn::Linear],
-        &'a [candle_nn::Linear],
-        &'a [candle_nn::Linear],
-        usize,
-    )>,
+    pub social: Option<SocialParts<'a>>,
     pub enc_plan: &'a [candle_nn::Linear],
     pub dec_plan: &'a [candle_nn::Linear],
     pub dec_traj: &'a [candle_nn::Linear],

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Seed of the validation sampler: fixed, so validation scores compare across epochs.
-pub const VAL_SEED: u64 = 0x5eed_0f_7a1;
+pub const VAL_SEED: u64 = 0x0005_eed0_f7a1;
 
 /// Name of the resumable training state inside the output folder (f32 weights and the
 /// optimiser's moments; not needed to use the model).
@@ -230,9 +230,7 @@ pub fn loss(
         let reg = (o.energy_pos.sqr()?.mean_all()? + o.energy_neg.sqr()?.mean_all()?)?;
         total = (total + (reg * t.energy_reg)?)?;
     }
-    let s = |x: &Tensor| -> candle_core::Result<f64> {
-        Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?)
-    };
+    let s = |x: &Tensor| -> candle_core::Result<f64> { x.to_dtype(DType::F64)?.to_scalar::<f64>() };
     let l = Losses {
         total: s(&total)?,
         plan: s(&plan)?,
