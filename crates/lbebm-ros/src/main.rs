@@ -4,6 +4,10 @@ use anyhow::Context as _;
 use lbebm_ros::params::{parse_cli, resolve, USAGE};
 use tracing_subscriber::EnvFilter;
 
+/// RustDDS warns about every UDP message above 8 kB (marker arrays are larger; they
+/// are sent fine).
+const QUIET: &str = "rustdds::network::udp_sender=error";
+
 fn main() -> anyhow::Result<()> {
     let cli = parse_cli(std::env::args().skip(1))?;
     if cli.help {
@@ -22,13 +26,14 @@ fn main() -> anyhow::Result<()> {
                 "fatal" => "error".to_string(),
                 other => other.to_string(),
             };
-            format!("lbebm_ros={l},lbebm_node={l},warn")
+            format!("lbebm_ros={l},lbebm_node={l},warn,{QUIET}")
         }
-        _ => "lbebm_ros=info,lbebm_node=info,warn".into(),
+        _ => format!("lbebm_ros=info,lbebm_node=info,warn,{QUIET}"),
     };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let resolved = resolve(&cli)?;

@@ -465,7 +465,7 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
     });
 
     // Shutdown: stop feeding the worker, let it finish the scene in hand (briefly),
-    // stop the spinner, then drop the DDS entities so peers see the node leave.
+    // then drop the DDS entities (which stops the spinner) so peers see the node leave.
     let (submitted, dropped) = (ingest.submitted, ingest.dropped());
     drop(ingest);
     // the tick thread ends by itself now that its channel is closed
@@ -475,13 +475,13 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
         Duration::from_millis(600),
         "inference worker",
     );
-    node.stop_spinner();
-    join_within(spin_thread, Duration::from_millis(300), "spinner");
     tracing::info!("{submitted} scenes handed to the worker, {dropped} replaced before inference");
     drop(people_sub);
     drop(tf_sub);
     drop(tf_static_sub);
+    // dropping the node stops the spinner
     drop(node);
+    join_within(spin_thread, Duration::from_millis(300), "spinner");
     drop(context);
     result
 }
