@@ -215,7 +215,11 @@ impl Ingest {
         if !self.store.is_dirty() {
             return;
         }
-        if self.last_submit.is_some_and(|t| t.elapsed() < self.period) {
+        // 10 % slack: input at exactly rate_hz, with jitter, is not held back
+        if self
+            .last_submit
+            .is_some_and(|t| t.elapsed() < self.period.mul_f64(0.9))
+        {
             return;
         }
         self.store.take_dirty();
@@ -408,7 +412,7 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
 
     // Ticks: track expiry and flushing a scene held back by the rate limit.
     let (tick_tx, tick_rx) = async_channel::bounded::<()>(1);
-    let tick = Duration::from_secs_f64((0.5 / p.rate_hz).clamp(0.01, 0.1));
+    let tick = Duration::from_secs_f64((0.1 / p.rate_hz).clamp(0.005, 0.1));
     let tick_thread = std::thread::Builder::new()
         .name("lbebm-tick".into())
         .spawn(move || loop {
