@@ -26,12 +26,20 @@ pub fn parse(data: &[u8], format: Format) -> Option<(Vec<Row>, TimeKind)> {
             let mut last_line = 0;
             for r in &tf.rows {
                 assert!(r.t.is_finite(), "non-finite time {r:?}");
-                assert!(r.x.is_finite() && r.y.is_finite(), "non-finite coordinate {r:?}");
                 assert!(
-                    r.x.abs() <= lbebm_data::read::MAX_COORD && r.y.abs() <= lbebm_data::read::MAX_COORD,
+                    r.x.is_finite() && r.y.is_finite(),
+                    "non-finite coordinate {r:?}"
+                );
+                assert!(
+                    r.x.abs() <= lbebm_data::read::MAX_COORD
+                        && r.y.abs() <= lbebm_data::read::MAX_COORD,
                     "coordinate out of range {r:?}"
                 );
-                assert!(r.line >= 1 && r.line >= last_line, "line numbers {last_line} then {}", r.line);
+                assert!(
+                    r.line >= 1 && r.line >= last_line,
+                    "line numbers {last_line} then {}",
+                    r.line
+                );
                 last_line = r.line;
             }
             Some((tf.rows, tf.time))
@@ -59,7 +67,11 @@ pub fn seconds_per_unit(kind: TimeKind, rows: &[Row]) -> f64 {
     let mut ts: Vec<f64> = rows.iter().map(|r| r.t).collect();
     ts.sort_by(f64::total_cmp);
     ts.dedup();
-    let mut steps: Vec<f64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).collect();
+    let mut steps: Vec<f64> = ts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .collect();
     if steps.is_empty() {
         return DT;
     }
@@ -78,7 +90,10 @@ pub fn build_scenes(rows: &[Row], kind: TimeKind) -> Vec<Scene> {
         let origin = rows.iter().fold([f64::INFINITY, f64::INFINITY], |o, r| {
             [o[0].min(r.x), o[1].min(r.y)]
         });
-        let t_last = tracks.iter().map(|t| t.last()).fold(f64::NEG_INFINITY, f64::max);
+        let t_last = tracks
+            .iter()
+            .map(|t| t.last())
+            .fold(f64::NEG_INFINITY, f64::max);
         // Bounded: --every-step would walk the whole span, which is the CLI's business.
         for k in 0..4 {
             let t = t_last - k as f64 * DT;
@@ -138,7 +153,10 @@ pub fn build_scenes(rows: &[Row], kind: TimeKind) -> Vec<Scene> {
             let n = Normalizer::for_window(a, 60.0);
             for p in a.obs.iter().chain(a.future.iter().flatten()) {
                 let q = n.to_model(*p);
-                assert!(q.x.is_finite() && q.y.is_finite(), "non-finite model input {q:?}");
+                assert!(
+                    q.x.is_finite() && q.y.is_finite(),
+                    "non-finite model input {q:?}"
+                );
             }
         }
     }
