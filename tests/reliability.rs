@@ -1107,6 +1107,51 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
 }
 
 #[test]
+fn training_killed_again_and_again_keeps_a_loadable_checkpoint() {
+    // Kill resumed runs right after they save an epoch, at small varying delays, so
+    // some kills land inside the next save (weights, meta, optimiser state, state json).
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write(d.path(), "tiny.toml", TINY.as_bytes());
+    let out = d.path().join("ck");
+    let mut epoch = interrupt(&cfg, &out, "-KILL", Duration::from_millis(0));
+    for delay_ms in [0u64, 3, 9, 20, 35] {
+        let mut child = train_cmd(&cfg, &out, &["--resume"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while saved_epoch(&out).unwrap_or(0) <= epoch {
+            assert!(child.try_wait().unwrap().is_none(), "resumed run ended");
+            assert!(
+                t0.elapsed() < Duration::from_secs(90),
+                "no new epoch in 90 s"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let k = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(k.success());
+        child.wait().unwrap();
+        let now = saved_epoch(&out).expect("train_state.json readable after the kill");
+        assert!(now > epoch, "epoch went from {epoch} to {now}");
+        epoch = now;
+        loads(&out, d.path());
+    }
+    let target = epoch + 1;
+    let o = run(&mut train_cmd(
+        &cfg,
+        &out,
+        &["--resume", "--epochs", &target.to_string()],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(saved_epoch(&out), Some(target));
+}
+
+#[test]
 fn training_interrupted_by_sigint_leaves_a_loadable_checkpoint() {
     let d = tempfile::tempdir().unwrap();
     let cfg = write(d.path(), "tiny.toml", TINY.as_bytes());
