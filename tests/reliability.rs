@@ -659,7 +659,7 @@ fn run_measuring_peak_rss(c: &mut Command) -> (Output, u64) {
 #[test]
 fn peak_memory_of_every_step_on_a_large_input() {
     // A measurement, reported on stderr (`cargo test --test reliability -- --nocapture`):
-    // ~16 MB of Social-GAN text, 40 agents sampled at 250 Hz (`--dt 0.004`), so the
+    // ~13.5 MB of Social-GAN text, 40 agents sampled at 250 Hz (`--dt 0.004`), so the
     // prediction work (one per agent per 0.4 s) stays small next to the rows read.
     // The reader holds the whole file and its rows in memory: peak RSS grows with
     // the input (see README, Reliability). The bound asserted is loose on purpose.
@@ -697,7 +697,7 @@ fn peak_memory_of_every_step_on_a_large_input() {
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = std::fs::read_to_string(&out).unwrap().lines().count() - 1;
     eprintln!(
-        "predict --every-step: input {:.1} MB ({} rows), peak RSS {:.1} MB, {} output rows",
+        "predict --every-step: input {:.1} MB ({} rows), peak RSS {:.1} MiB, {} output rows",
         size as f64 / 1e6,
         agents * frames,
         peak_kb as f64 / 1024.0,
