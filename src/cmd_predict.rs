@@ -100,7 +100,15 @@ fn seconds_per_unit(kind: TimeKind, rows: &[lbebm_data::Row], dt: Option<f64>) -
                 return Ok(DT);
             }
             steps.sort_by(f64::total_cmp);
-            Ok(DT / steps[steps.len() / 2])
+            let step = steps[steps.len() / 2];
+            let spu = DT / step;
+            if !spu.is_finite() {
+                return Err(BadInput(format!(
+                    "the frames' step {step:e} is too small to be 0.4 s; state the seconds per frame with --dt"
+                ))
+                .into());
+            }
+            Ok(spu)
         }
     }
 }
@@ -136,6 +144,13 @@ pub fn run(a: PredictArgs) -> Result<()> {
             ))
             .into());
         }
+    }
+    if a.output.is_dir() {
+        return Err(BadInput(format!(
+            "{}: is a folder, not an output file",
+            a.output.display()
+        ))
+        .into());
     }
     if a.samples == 0 || a.samples > 1000 {
         return Err(BadInput("--samples must be between 1 and 1000".into()).into());
@@ -187,8 +202,17 @@ pub fn run(a: PredictArgs) -> Result<()> {
         }
         vec![t]
     } else if a.every_step {
-        let n = ((t_last - t_first) / DT + 1e-6).floor() as usize;
-        (0..=n).rev().map(|k| t_last - k as f64 * DT).collect()
+        // The 0.4 s grid back from the last time, at the steps nearest to an actual
+        // observation: bounded by the number of rows, whatever the gaps between them.
+        let ks: std::collections::BTreeSet<u64> = tracks
+            .iter()
+            .flat_map(|tr| tr.t.iter())
+            .map(|&t| ((t_last - t) / DT).round() as u64)
+            .collect();
+        ks.into_iter()
+            .rev()
+            .map(|k| t_last - k as f64 * DT)
+            .collect()
     } else {
         vec![t_last]
     };

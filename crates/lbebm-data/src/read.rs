@@ -63,7 +63,9 @@ fn number(file: &Path, line: u64, raw: &[u8], what: &str) -> Result<f64> {
     if !v.is_finite() {
         return Err(parse_err(file, line, format!("{what} {s:?} is not finite")));
     }
-    Ok(v)
+    // −0 and 0 are the same time or place; adding 0 turns −0 into +0, so that values
+    // compare equal bit for bit too.
+    Ok(v + 0.0)
 }
 
 /// Coordinates beyond this are refused: they cannot be metres on Earth, and squaring
@@ -76,7 +78,7 @@ fn coord(file: &Path, line: u64, raw: &[u8], what: &str) -> Result<f64> {
         return Err(parse_err(
             file,
             line,
-            format!("{what} {v} is out of range (|value| > {MAX_COORD})"),
+            format!("{what} {v:e} is out of range (|value| > {MAX_COORD:e})"),
         ));
     }
     Ok(v)
@@ -105,6 +107,15 @@ pub fn read_track_file(path: &Path, format: Format) -> Result<TrackFile> {
 
 /// As [`read_track_file`], on bytes already in memory; `path` only names them in errors.
 pub fn read_track_bytes(path: &Path, bytes: &[u8], format: Format) -> Result<TrackFile> {
+    // Old Mac line ends (a lone `\r`): the csv crate counts lines by `\n` only, so turn
+    // them into `\n` for line numbers that match what an editor shows.
+    let normalized;
+    let bytes = if has_lone_cr(bytes) {
+        normalized = lone_cr_to_lf(bytes);
+        &normalized[..]
+    } else {
+        bytes
+    };
     let first = bytes
         .split(|&b| b == b'\n')
         .map(|l| l.trim_ascii())
@@ -142,6 +153,44 @@ pub fn read_track_bytes(path: &Path, bytes: &[u8], format: Format) -> Result<Tra
         });
     }
     Ok(out)
+}
+
+fn has_lone_cr(b: &[u8]) -> bool {
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'\r' && b.get(i + 1) != Some(&b'\n'))
+}
+
+fn lone_cr_to_lf(b: &[u8]) -> Vec<u8> {
+    b.iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            if c == b'\r' && b.get(i + 1) != Some(&b'\n') {
+                b'\n'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Header names for an error message: quoted and escaped, so a hostile header cannot
+/// break the one-line reason or send control characters to the terminal.
+fn shown_names(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .map(|n| format!("{:?}", n.chars().take(40).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if s.len() > 200 {
+        let cut = (0..=200)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        s.truncate(cut);
+        s.push_str(", ...");
+    }
+    s
 }
 
 fn read_sgan(path: &Path, bytes: &[u8], first: &[u8]) -> Result<TrackFile> {
@@ -201,9 +250,11 @@ fn read_sgan(path: &Path, bytes: &[u8], first: &[u8]) -> Result<TrackFile> {
 }
 
 fn read_csv(path: &Path, bytes: &[u8]) -> Result<TrackFile> {
+    // Flexible, with the field count checked here, so that blank and whitespace-only
+    // lines can be skipped instead of refused.
     let mut rdr = ReaderBuilder::new()
         .has_headers(true)
-        .flexible(false)
+        .flexible(true)
         .trim(Trim::All)
         .from_reader(bytes);
     let header = rdr
@@ -224,7 +275,7 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<TrackFile> {
                 1,
                 format!(
                     "missing time column: the header needs `frame` or `t` (found: {})",
-                    names.join(", ")
+                    shown_names(&names)
                 ),
             ))
         }
@@ -234,7 +285,7 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<TrackFile> {
             parse_err(
                 path,
                 1,
-                format!("missing column `{n}` (found: {})", names.join(", ")),
+                format!("missing column `{n}` (found: {})", shown_names(&names)),
             )
         })
     };
@@ -260,6 +311,17 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<TrackFile> {
         let line = rec.position().map(|p| p.line()).unwrap_or(line_guess);
         if rec.iter().all(|f| f.is_empty()) {
             continue;
+        }
+        if rec.len() != names.len() {
+            return Err(parse_err(
+                path,
+                line,
+                format!(
+                    "expected {} fields as in the header, found {}",
+                    names.len(),
+                    rec.len()
+                ),
+            ));
         }
         let t = number(
             path,

@@ -33,6 +33,15 @@ pub const TIME_EPS: f64 = 1e-6;
 /// sorting each by time. Two rows of the same agent at the same time are refused,
 /// naming both lines.
 pub fn tracks_from_rows(rows: &[Row], file: &Path, seconds_per_unit: f64) -> Result<Vec<Track>> {
+    if !(seconds_per_unit.is_finite() && seconds_per_unit > 0.0) {
+        return Err(DataError::Parse {
+            file: file.to_path_buf(),
+            line: rows.first().map_or(1, |r| r.line),
+            msg: format!(
+                "the time step gives {seconds_per_unit:e} s per time unit; state it with --dt"
+            ),
+        });
+    }
     let mut by_id: HashMap<&str, Vec<&Row>> = HashMap::new();
     for r in rows {
         by_id.entry(r.id.as_str()).or_default().push(r);
@@ -55,6 +64,16 @@ pub fn tracks_from_rows(rows: &[Row], file: &Path, seconds_per_unit: f64) -> Res
                     ),
                 });
             }
+        }
+        if let Some(r) = v.iter().find(|r| !(r.t * seconds_per_unit).is_finite()) {
+            return Err(DataError::Parse {
+                file: file.to_path_buf(),
+                line: r.line,
+                msg: format!(
+                    "time {} is out of range at {seconds_per_unit:e} s per unit",
+                    r.t
+                ),
+            });
         }
         out.push(Track {
             id: id.to_string(),

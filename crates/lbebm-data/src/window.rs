@@ -37,9 +37,11 @@ impl Default for WindowRule {
 ///
 /// Two rows for the same agent and frame are an error naming both lines.
 pub fn sgan_scenes(rows: &[Row], file: &Path, rule: WindowRule) -> Result<Vec<Scene>> {
-    let mut frames: Vec<f64> = rows.iter().map(|r| r.t).collect();
+    // −0 and 0 are one frame: key frames by the bits of `t + 0.0`.
+    let key = |t: f64| (t + 0.0).to_bits();
+    let mut frames: Vec<f64> = rows.iter().map(|r| r.t + 0.0).collect();
     frames.sort_by(f64::total_cmp);
-    frames.dedup();
+    frames.dedup_by(|a, b| a.to_bits() == b.to_bits());
     let index: HashMap<u64, usize> = frames
         .iter()
         .enumerate()
@@ -48,7 +50,13 @@ pub fn sgan_scenes(rows: &[Row], file: &Path, rule: WindowRule) -> Result<Vec<Sc
     // Per frame: agent id → row index.
     let mut per_frame: Vec<HashMap<&str, usize>> = vec![HashMap::new(); frames.len()];
     for (ri, r) in rows.iter().enumerate() {
-        let fi = index[&r.t.to_bits()];
+        let Some(&fi) = index.get(&key(r.t)) else {
+            return Err(DataError::Parse {
+                file: file.to_path_buf(),
+                line: r.line,
+                msg: format!("frame {} is not a usable number", r.t),
+            });
+        };
         if let Some(prev) = per_frame[fi].insert(r.id.as_str(), ri) {
             return Err(DataError::Parse {
                 file: file.to_path_buf(),

@@ -182,8 +182,32 @@ fn bad(msg: String) -> ModelError {
 }
 
 impl Config {
+    /// Parses TOML; errors are one line: `TOML parse error at line L (the line): message`.
     pub fn from_toml(text: &str) -> Result<Self, ModelError> {
-        toml::from_str(text).map_err(|e| bad(e.to_string()))
+        toml::from_str(text).map_err(|e| {
+            let msg = e.message().replace(['\n', '\r'], " ");
+            let Some(span) = e.span() else {
+                return bad(format!("TOML parse error: {}", msg.trim()));
+            };
+            let start = span.start.min(text.len());
+            let line_no = text.as_bytes()[..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            let line: String = text
+                .lines()
+                .nth(line_no - 1)
+                .unwrap_or("")
+                .trim()
+                .chars()
+                .take(60)
+                .collect();
+            bad(format!(
+                "TOML parse error at line {line_no} ({line:?}): {}",
+                msg.trim()
+            ))
+        })
     }
 
     pub fn to_toml(&self) -> String {
