@@ -38,6 +38,11 @@ impl LbebmPredictor {
         }
     }
 
+    /// Whether predictions go through the CPU fast path.
+    pub fn uses_fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
     /// Chooses between the CPU fast path and the candle tensor path.
     pub fn use_fast_path(&mut self, on: bool) {
         self.fast = if on && self.model.device().is_cpu() {
@@ -68,14 +73,23 @@ impl LbebmPredictor {
                 .map(|_| SceneForecast { agents: vec![] })
                 .collect());
         }
-        let (fut, en) =
-            self.model
-                .sample(&b.obs, &b.mask()?, k, self.steps, &mut self.rng, true)?;
-        let fut = fut
-            .to_dtype(candle_core::DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        let en = en.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        let (fut, en) = match &self.fast {
+            Some(fm) => {
+                let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
+                fm.sample(&obs, &b.scene_sizes, k, self.steps, &mut self.rng, true)
+            }
+            None => {
+                let (fut, en) =
+                    self.model
+                        .sample(&b.obs, &b.mask()?, k, self.steps, &mut self.rng, true)?;
+                (
+                    fut.to_dtype(candle_core::DType::F32)?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?,
+                    en.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?,
+                )
+            }
+        };
         let mut out = Vec::with_capacity(scenes.len());
         let mut agent = 0;
         for s in scenes {

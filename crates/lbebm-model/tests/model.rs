@@ -404,6 +404,10 @@ fn fast_path_agrees_with_the_tensor_path() {
     let mut a = LbebmPredictor::new(m.clone(), 5, "fast");
     let mut b = LbebmPredictor::new(m.clone(), 5, "tensor");
     b.use_fast_path(false);
+    assert!(
+        a.uses_fast_path() && !b.uses_fast_path(),
+        "the two paths must differ"
+    );
     let fa = a.forecast(&sc, 6).unwrap();
     let fb = b.forecast(&sc, 6).unwrap();
     let mut worst = 0.0f32;
