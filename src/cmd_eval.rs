@@ -34,6 +34,10 @@ pub struct EvalArgs {
     /// Langevin steps at test time (default: the checkpoint's `test_steps`).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Candidates per agent to choose the K samples from (default: the checkpoint's
+    /// `candidates`; 0 turns it off).
+    #[arg(long)]
+    pub candidates: Option<usize>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Evaluate on the validation folder instead of test (for model selection).
@@ -89,6 +93,9 @@ fn predictor(a: &EvalArgs, split: Split, dev: &lbebm_model::Device) -> Result<Bo
     let mut p = LbebmPredictor::new(ck.model, a.seed, dir.display().to_string());
     if let Some(s) = a.steps {
         p.steps = s;
+    }
+    if let Some(c) = a.candidates {
+        p.candidates = c;
     }
     Ok(Box::new(p))
 }

@@ -65,6 +65,10 @@ pub struct PredictArgs {
     /// Langevin steps (default: the model's test_steps).
     #[arg(long)]
     steps: Option<usize>,
+    /// Draw this many candidates per agent and return the K that cover them best
+    /// (default: the model's `candidates`; 0 turns it off).
+    #[arg(long)]
+    candidates: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -181,6 +185,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let mut pred = LbebmPredictor::new(loaded.model, a.seed, model_name.clone());
     if let Some(s) = a.steps {
         pred.steps = s;
+    }
+    if let Some(c) = a.candidates {
+        pred.candidates = c;
     }
     let t_first = tracks
         .iter()

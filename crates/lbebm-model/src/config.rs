@@ -73,6 +73,10 @@ pub struct LangevinConfig {
     pub test_steps: usize,
     /// Replay buffer size for persistent chains in training (0 turns PCD off).
     pub replay_size: usize,
+    /// Prediction only: draw this many candidates per agent and return K of them that
+    /// cover the candidates (k-means over whole trajectories; the member nearest each
+    /// centre). 0 or ≤ K: return the K samples as drawn.
+    pub candidates: usize,
 }
 
 impl Default for LangevinConfig {
@@ -84,6 +88,7 @@ impl Default for LangevinConfig {
             step_size: 0.4,
             test_steps: 20,
             replay_size: 10_000,
+            candidates: 0,
         }
     }
 }

@@ -18,12 +18,15 @@ pub struct LbebmPredictor {
     rng: StdRng,
     /// Langevin steps at prediction time.
     pub steps: usize,
+    /// Candidates drawn per agent before choosing K that cover them (0: off).
+    pub candidates: usize,
     pub name: String,
 }
 
 impl LbebmPredictor {
     pub fn new(model: Lbebm, seed: u64, name: impl Into<String>) -> Self {
         let steps = model.config().langevin.test_steps;
+        let candidates = model.config().langevin.candidates;
         let fast = if model.device().is_cpu() {
             FastModel::new(&model).ok()
         } else {
@@ -34,6 +37,7 @@ impl LbebmPredictor {
             fast,
             rng: StdRng::seed_from_u64(seed),
             steps,
+            candidates,
             name: name.into(),
         }
     }
@@ -73,6 +77,12 @@ impl LbebmPredictor {
                 .map(|_| SceneForecast { agents: vec![] })
                 .collect());
         }
+        let k_out = k;
+        let k = if self.candidates > k {
+            self.candidates
+        } else {
+            k
+        };
         let (fut, en) = match &self.fast {
             Some(fm) => {
                 let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
@@ -89,6 +99,11 @@ impl LbebmPredictor {
                     en.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?,
                 )
             }
+        };
+        let (fut, en, k) = if k > k_out {
+            select_covering(&fut, &en, b.len(), k, k_out)
+        } else {
+            (fut, en, k)
         };
         let mut out = Vec::with_capacity(scenes.len());
         let mut agent = 0;
@@ -119,4 +134,69 @@ impl Predictor for LbebmPredictor {
     fn predict(&mut self, scenes: &[Scene], k: usize) -> Result<Vec<SceneForecast>, BoxError> {
         Ok(self.forecast(scenes, k)?)
     }
+}
+
+/// For each agent, picks `k_out` of its `k` samples that cover them: k-means on the
+/// flattened trajectories (farthest-point start from the lowest-energy sample, so it is
+/// deterministic), then the member nearest each centre.
+fn select_covering(
+    fut: &[f32],
+    en: &[f32],
+    n: usize,
+    k: usize,
+    k_out: usize,
+) -> (Vec<f32>, Vec<f32>, usize) {
+    const D: usize = PRED_LEN * 2;
+    let mut out_f = Vec::with_capacity(n * k_out * D);
+    let mut out_e = Vec::with_capacity(n * k_out);
+    let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
+    for a in 0..n {
+        let rows: Vec<&[f32]> = (0..k)
+            .map(|j| &fut[(a * k + j) * D..(a * k + j + 1) * D])
+            .collect();
+        let e = &en[a * k..(a + 1) * k];
+        // Farthest-point initialisation.
+        let first = (0..k).min_by(|&i, &j| e[i].total_cmp(&e[j])).unwrap_or(0);
+        let mut centres: Vec<Vec<f32>> = vec![rows[first].to_vec()];
+        let mut near: Vec<f32> = rows.iter().map(|r| dist(r, rows[first])).collect();
+        while centres.len() < k_out {
+            let far = (0..k)
+                .max_by(|&i, &j| near[i].total_cmp(&near[j]))
+                .unwrap_or(0);
+            centres.push(rows[far].to_vec());
+            for (i, r) in rows.iter().enumerate() {
+                near[i] = near[i].min(dist(r, rows[far]));
+            }
+        }
+        // Lloyd iterations.
+        let mut assign = vec![0usize; k];
+        for _ in 0..10 {
+            for (i, r) in rows.iter().enumerate() {
+                assign[i] = (0..k_out)
+                    .min_by(|&c, &d| dist(r, &centres[c]).total_cmp(&dist(r, &centres[d])))
+                    .unwrap_or(0);
+            }
+            for (c, centre) in centres.iter_mut().enumerate() {
+                let members: Vec<usize> = (0..k).filter(|&i| assign[i] == c).collect();
+                if members.is_empty() {
+                    continue;
+                }
+                for (d, v) in centre.iter_mut().enumerate() {
+                    *v = members.iter().map(|&i| rows[i][d]).sum::<f32>() / members.len() as f32;
+                }
+            }
+        }
+        // The member nearest each centre (distinct samples).
+        let mut used = vec![false; k];
+        for centre in &centres {
+            let pick = (0..k)
+                .filter(|&i| !used[i])
+                .min_by(|&i, &j| dist(rows[i], centre).total_cmp(&dist(rows[j], centre)))
+                .unwrap_or(0);
+            used[pick] = true;
+            out_f.extend_from_slice(rows[pick]);
+            out_e.push(e[pick]);
+        }
+    }
+    (out_f, out_e, k_out)
 }
