@@ -340,6 +340,9 @@ pub fn validate(
     obs: &mut dyn Observer,
 ) -> Result<lbebm_eval::Score, ModelError> {
     let mut p = LbebmPredictor::new(model.clone(), VAL_SEED, "val");
+    // Checkpoints are chosen on plain samples: covering candidates is a prediction-time
+    // choice, made afterwards on validation too.
+    p.candidates = 0;
     obs.validating(val.len());
     let s = lbebm_eval::evaluate(&mut p, val, k, 512, &mut |n| obs.validated(n))
         .map_err(|e| ModelError::Data(e.to_string()))?;
