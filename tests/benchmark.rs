@@ -20,7 +20,16 @@ fn shipped_eth_checkpoint_reproduces_the_readme_numbers() {
     let json = d.path().join("eth.json");
     let o = run(lbebm()
         .current_dir(repo())
-        .args(["eval", "--model", "models", "--split", "eth", "--samples", "20", "--json"])
+        .args([
+            "eval",
+            "--model",
+            "models",
+            "--split",
+            "eth",
+            "--samples",
+            "20",
+            "--json",
+        ])
         .arg(&json)
         .arg("--data")
         .arg(data_dir()));
@@ -31,7 +40,10 @@ fn shipped_eth_checkpoint_reproduces_the_readme_numbers() {
     assert_eq!(g["windows"], row["windows"]);
     for k in ["ade", "fde"] {
         let (a, b) = (g[k].as_f64().unwrap(), row[k].as_f64().unwrap());
-        assert!((a - b).abs() < 1e-9, "{k}: {a} now, {b} in docs/results.json");
+        assert!(
+            (a - b).abs() < 1e-9,
+            "{k}: {a} now, {b} in docs/results.json"
+        );
     }
     // And it beats constant velocity on this split by a wide margin.
     assert!(g["ade"].as_f64().unwrap() < 0.8 && g["fde"].as_f64().unwrap() < 1.6);
