@@ -9,7 +9,7 @@ use lbebm_model::batch::SceneBatch;
 use lbebm_model::checkpoint;
 use lbebm_model::train::{loss, seeded_init, Adam};
 use lbebm_model::{Config, LbebmPredictor};
-use lbebm_types::{AgentWindow, Scene, Vec2, OBS_LEN, PRED_LEN};
+use lbebm_types::{AgentWindow, Scene, Vec2, OBS_LEN};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -161,6 +161,5 @@ pub fn run(a: BenchArgs) -> Result<()> {
             );
         }
     }
-    let _ = PRED_LEN;
     Ok(())
 }

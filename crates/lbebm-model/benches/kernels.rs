@@ -1,7 +1,7 @@
 //! The hot kernels of sampling, fast path against candle's tensor ops, at the shapes of
 //! a 32-agent × 20-sample scene (640 chains): `cargo bench -p lbebm-model`.
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use lbebm_model::batch::SceneBatch;
 use lbebm_model::checkpoint;
@@ -9,7 +9,7 @@ use lbebm_model::config::Config;
 use lbebm_model::fast::{gelu_pair, EnergyScratch, FastEnergy, FastModel};
 use lbebm_model::model::randn;
 use lbebm_model::train::seeded_init;
-use lbebm_types::{AgentWindow, Scene, Vec2, OBS_LEN};
+use lbebm_types::{AgentWindow, Scene, Vec2};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -86,8 +86,6 @@ fn kernels(c: &mut Criterion) {
     c.bench_function("sample 32x20 candle", |b| {
         b.iter(|| black_box(m.sample(&batch.obs, &mask, 20, 20, &mut rng, true).unwrap()))
     });
-    let _ = Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu);
-    let _ = OBS_LEN;
 }
 
 criterion_group! {

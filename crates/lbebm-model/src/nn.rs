@@ -134,14 +134,13 @@ impl EnergyNet {
         // Forward, keeping each GELU's derivative.
         let mut h = (z.matmul(&wz.t()?)? + &cond.0)?;
         let mut dacts = Vec::with_capacity(n - 1);
-        for (i, l) in self.layers.iter().enumerate().skip(1) {
+        for l in self.layers.iter().skip(1) {
             let (a, da) = gelu_and_grad(&h)?;
             dacts.push(da);
             h = a.matmul(&l.weight().detach().t()?)?;
             if let Some(b) = l.bias() {
                 h = h.broadcast_add(&b.detach())?;
             }
-            let _ = i;
         }
         let energy = h.squeeze(1)?;
         // Backward: start from ∂E/∂a_last = w_out (1 × H), broadcast over rows.

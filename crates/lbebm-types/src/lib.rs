@@ -148,11 +148,6 @@ impl Normalizer {
     }
 }
 
-/// Positions of `points` relative to `origin` (no scale).
-pub fn relative_to(points: &[Vec2], origin: Vec2) -> Vec<Vec2> {
-    points.iter().map(|p| p - origin).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
