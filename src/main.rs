@@ -11,6 +11,12 @@ mod common;
 mod plot;
 
 use clap::{Parser, Subcommand};
+
+// Every tensor operation allocates its output; glibc's malloc hands large buffers back to
+// the OS each time and takes page faults to get them again (measured: see the README's
+// performance section).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 #[derive(Parser)]
