@@ -114,22 +114,15 @@ pub fn load_model(
     }
 }
 
-#[cfg(lbebm_default_model)]
 fn embedded_default(
     dev: &lbebm_model::Device,
 ) -> Result<(lbebm_model::checkpoint::Loaded, String)> {
-    let cfg = include_str!(env!("LBEBM_DEFAULT_CONFIG"));
-    let w = include_bytes!(env!("LBEBM_DEFAULT_WEIGHTS"));
+    let (cfg, w) = lbebm_default_model::embedded().ok_or_else(|| {
+        BadInput("this binary was built without models/default; pass --model DIR".into())
+    })?;
     let l =
         lbebm_model::checkpoint::load_bytes(cfg, w, Path::new("<embedded models/default>"), dev)?;
     Ok((l, "models/default (embedded)".into()))
-}
-
-#[cfg(not(lbebm_default_model))]
-fn embedded_default(
-    _dev: &lbebm_model::Device,
-) -> Result<(lbebm_model::checkpoint::Loaded, String)> {
-    Err(BadInput("this binary was built without models/default; pass --model DIR".into()).into())
 }
 
 /// Moves a finished temporary file into place with ordinary permissions (temporary

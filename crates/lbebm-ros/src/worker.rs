@@ -119,7 +119,7 @@ pub fn model_source(param: &str) -> Result<ModelSource, NodeError> {
     if !param.is_empty() {
         return Ok(ModelSource::Dir(PathBuf::from(param)));
     }
-    if cfg!(lbebm_default_model) {
+    if lbebm_default_model::embedded().is_some() {
         return Ok(ModelSource::Embedded);
     }
     let mut candidates = vec![PathBuf::from("models/default")];
@@ -141,19 +141,6 @@ pub fn model_source(param: &str) -> Result<ModelSource, NodeError> {
         })
 }
 
-#[cfg(lbebm_default_model)]
-fn embedded() -> Option<(&'static str, &'static [u8])> {
-    Some((
-        include_str!(env!("LBEBM_DEFAULT_CONFIG")),
-        include_bytes!(env!("LBEBM_DEFAULT_WEIGHTS")),
-    ))
-}
-
-#[cfg(not(lbebm_default_model))]
-fn embedded() -> Option<(&'static str, &'static [u8])> {
-    None
-}
-
 /// Loads the predictor (`device`: `cpu` or `cuda:N`).
 pub fn load_predictor(
     src: &ModelSource,
@@ -164,7 +151,7 @@ pub fn load_predictor(
     let loaded = match src {
         ModelSource::Dir(d) => checkpoint::load(d, &dev)?,
         ModelSource::Embedded => {
-            let (cfg, w) = embedded()
+            let (cfg, w) = lbebm_default_model::embedded()
                 .ok_or_else(|| NodeError::NoModel("no model compiled into this binary".into()))?;
             checkpoint::load_bytes(cfg, w, Path::new("<embedded models/default>"), &dev)?
         }

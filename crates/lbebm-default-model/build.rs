@@ -1,6 +1,5 @@
-//! Embeds the shipped default model (`models/default` at the workspace root) into
-//! `lbebm_node`, so that the node starts without a `model` parameter wherever it runs.
-//! Without those files the node needs the `model` parameter (or `--model DIR`).
+//! Embeds the shipped default model (`models/default` at the workspace root), so that the
+//! `lbebm` CLI and `lbebm_node` find it wherever they are run from.
 use std::path::Path;
 
 fn main() {
