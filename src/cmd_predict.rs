@@ -6,8 +6,9 @@ use crate::common::{bar, device, load_model, BadInput};
 use crate::plot::{self, Panel, PlotAgent};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use lbebm_data::read::{read_track_file, Format, TimeKind};
-use lbebm_data::{tracks_from_rows, Track};
+use lbebm_data::read::{read_track_file, Format, RowReader, TimeKind};
+use lbebm_data::stream::{scan, Window};
+use lbebm_data::{split_at_gaps, tracks_from_rows, Track, MAX_GAP};
 use lbebm_model::LbebmPredictor;
 use lbebm_types::{AgentForecast, AgentWindow, Scene, Vec2, DT, OBS_LEN, PRED_LEN};
 use std::io::Write;
@@ -69,6 +70,10 @@ pub struct PredictArgs {
     /// (default: the model's `candidates`; 0 turns it off).
     #[arg(long)]
     candidates: Option<usize>,
+    /// Longest silence (seconds) of one agent that is bridged by interpolation; after a
+    /// longer one the agent starts afresh.
+    #[arg(long, default_value_t = MAX_GAP)]
+    max_gap: f64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -86,8 +91,8 @@ struct Job {
     truth: Vec<[f64; 2]>,
 }
 
-/// Seconds per unit of the time column.
-fn seconds_per_unit(kind: TimeKind, rows: &[lbebm_data::Row], dt: Option<f64>) -> Result<f64> {
+/// Seconds per unit of the time column, from the distinct times (ascending).
+fn seconds_per_unit(kind: TimeKind, ts: &[f64], dt: Option<f64>) -> Result<f64> {
     match (kind, dt) {
         (TimeKind::Seconds, Some(_)) => {
             Err(BadInput("--dt applies to frame-numbered input; this file's time column `t` is already in seconds".into()).into())
@@ -96,9 +101,6 @@ fn seconds_per_unit(kind: TimeKind, rows: &[lbebm_data::Row], dt: Option<f64>) -
         (TimeKind::Frame, Some(d)) if d.is_finite() && d > 0.0 => Ok(d),
         (TimeKind::Frame, Some(d)) => Err(BadInput(format!("--dt must be a positive number of seconds, not {d}")).into()),
         (TimeKind::Frame, None) => {
-            let mut ts: Vec<f64> = rows.iter().map(|r| r.t).collect();
-            ts.sort_by(f64::total_cmp);
-            ts.dedup();
             let mut steps: Vec<f64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).collect();
             if steps.is_empty() {
                 return Ok(DT);
@@ -170,16 +172,20 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 .map_err(|e| BadInput(format!("{}: cannot create folder: {e}", d.display())))?;
         }
     }
-    let tf = read_track_file(&a.input, format)?;
-    let spu = seconds_per_unit(tf.time, &tf.rows, a.dt)?;
-    let tracks = tracks_from_rows(&tf.rows, &a.input, spu)?;
+    if !(a.max_gap.is_finite() && a.max_gap > 0.0) {
+        return Err(BadInput(format!(
+            "--max-gap must be a positive number of seconds, not {}",
+            a.max_gap
+        ))
+        .into());
+    }
+    let mut src = Source::open(&a.input, format, a.dt, a.max_gap)?;
+    let (spu, time_kind) = (src.spu, src.time);
     // Work relative to one point of the input: large world coordinates (UTM, say) keep
     // their precision through the f32 model.
     // The corner of the bounding box: independent of row order, so unsorted input gives
     // exactly the same numbers as sorted input.
-    let origin = tf.rows.iter().fold([f64::INFINITY, f64::INFINITY], |o, r| {
-        [o[0].min(r.x), o[1].min(r.y)]
-    });
+    let origin = src.origin;
     let dev = device(&a.device)?;
     let (loaded, model_name) = load_model(a.model.as_deref(), &dev)?;
     let mut pred = LbebmPredictor::new(loaded.model, a.seed, model_name.clone());
@@ -189,14 +195,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     if let Some(c) = a.candidates {
         pred.candidates = c;
     }
-    let t_first = tracks
-        .iter()
-        .map(Track::first)
-        .fold(f64::INFINITY, f64::min);
-    let t_last = tracks
-        .iter()
-        .map(Track::last)
-        .fold(f64::NEG_INFINITY, f64::max);
+    let (t_first, t_last) = (src.t_first, src.t_last);
     let times: Vec<f64> = if let Some(at) = a.at {
         let t = at * spu;
         if !(t_first - 1e-6..=t_last + 1e-6).contains(&t) {
@@ -211,10 +210,10 @@ pub fn run(a: PredictArgs) -> Result<()> {
     } else if a.every_step {
         // The 0.4 s grid back from the last time, at the steps nearest to an actual
         // observation: bounded by the number of rows, whatever the gaps between them.
-        let ks: std::collections::BTreeSet<u64> = tracks
+        let ks: std::collections::BTreeSet<u64> = src
+            .times
             .iter()
-            .flat_map(|tr| tr.t.iter())
-            .map(|&t| ((t_last - t) / DT).round() as u64)
+            .map(|&t| ((t_last - t * spu) / DT).round() as u64)
             .collect();
         ks.into_iter()
             .rev()
@@ -224,7 +223,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         vec![t_last]
     };
 
-    let mut out = Output::create(&a.output, kind, &model_name, a.samples, tf.time)?;
+    let mut out = Output::create(&a.output, kind, &model_name, a.samples, time_kind)?;
     let mut skipped: Vec<(f64, String, &'static str)> = Vec::new();
     let pb = bar(times.len() as u64, "predicting");
     let mut last_panel: Option<Panel> = None;
@@ -237,7 +236,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         while ti < times.len() && (n == 0 || n < BATCH_AGENTS) {
             let t = times[ti];
             let mut js = Vec::new();
-            for tr in tracks.iter().filter(|tr| tr.covers(t)) {
+            for tr in src.tracks_at(t)?.iter().filter(|tr| tr.covers(t)) {
                 match tr.history(t, DT, OBS_LEN) {
                     Some(h) => js.push(Job {
                         t_sec: t,
@@ -327,6 +326,97 @@ pub fn run(a: PredictArgs) -> Result<()> {
         a.output.display()
     );
     Ok(())
+}
+
+/// The input's tracks, whole in memory or through a sliding window.
+struct Source {
+    time: TimeKind,
+    spu: f64,
+    /// Distinct values of the time column (input units).
+    times: Vec<f64>,
+    origin: [f64; 2],
+    /// Seconds.
+    t_first: f64,
+    t_last: f64,
+    tracks: Tracks,
+}
+
+enum Tracks {
+    /// Rows out of time order: the whole file is held.
+    All(Vec<Track>),
+    /// Rows in time order (recorded data): only those near the prediction time are held,
+    /// so memory does not grow with the file.
+    Window(Box<Window<'static>>),
+}
+
+impl Source {
+    fn open(path: &Path, format: Format, dt: Option<f64>, max_gap: f64) -> Result<Self> {
+        let back = (OBS_LEN - 1) as f64 * DT;
+        let ahead = PRED_LEN as f64 * DT;
+        let range_err = |t: f64, spu: f64, line: u64| {
+            BadInput(format!(
+                "{}:{line}: time {t} is out of range at {spu:e} s per unit",
+                path.display()
+            ))
+        };
+        if let Some(sc) = scan(RowReader::open(path, format)?)? {
+            let spu = seconds_per_unit(sc.time, &sc.times, dt)?;
+            let (first, last) = (sc.times[0], sc.times[sc.times.len() - 1]);
+            for (t, line) in [(first, sc.first_line), (last, sc.last_line)] {
+                if !(t * spu).is_finite() {
+                    return Err(range_err(t, spu, line).into());
+                }
+            }
+            let w = Window::new(RowReader::open(path, format)?, spu, max_gap, back, ahead);
+            return Ok(Self {
+                time: sc.time,
+                spu,
+                origin: sc.origin,
+                t_first: first * spu,
+                t_last: last * spu,
+                times: sc.times,
+                tracks: Tracks::Window(Box::new(w)),
+            });
+        }
+        tracing::info!(
+            "{}: rows are not in time order; reading the whole file",
+            path.display()
+        );
+        let tf = read_track_file(path, format)?;
+        let mut times: Vec<f64> = tf.rows.iter().map(|r| r.t).collect();
+        times.sort_by(f64::total_cmp);
+        times.dedup();
+        let spu = seconds_per_unit(tf.time, &times, dt)?;
+        let tracks = split_at_gaps(tracks_from_rows(&tf.rows, path, spu)?, max_gap);
+        let origin = tf.rows.iter().fold([f64::INFINITY, f64::INFINITY], |o, r| {
+            [o[0].min(r.x), o[1].min(r.y)]
+        });
+        let t_first = tracks
+            .iter()
+            .map(Track::first)
+            .fold(f64::INFINITY, f64::min);
+        let t_last = tracks
+            .iter()
+            .map(Track::last)
+            .fold(f64::NEG_INFINITY, f64::max);
+        Ok(Self {
+            time: tf.time,
+            spu,
+            times,
+            origin,
+            t_first,
+            t_last,
+            tracks: Tracks::All(tracks),
+        })
+    }
+
+    /// Tracks enough for predictions at `t` (seconds; non-decreasing from call to call).
+    fn tracks_at(&mut self, t: f64) -> Result<&[Track]> {
+        match &mut self.tracks {
+            Tracks::All(v) => Ok(v),
+            Tracks::Window(w) => Ok(w.tracks_at(t)?),
+        }
+    }
 }
 
 /// Seconds back to the input's time unit, rounded to 1e-9 of a unit (the 0.4 s grid

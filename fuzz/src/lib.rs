@@ -14,6 +14,33 @@ pub const FILE: &str = "fuzz-input";
 /// Without it they are stepped around, so a run can find new ones.
 pub const STRICT: bool = cfg!(feature = "strict");
 
+/// Hands out the bytes in small reads of varying size, so that line ends fall on read
+/// boundaries.
+struct Chunks<'a>(&'a [u8], usize);
+
+impl std::io::Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.1 = self.1 % 7 + 1;
+        let n = self.1.min(buf.len()).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// The streaming reader, fed in small pieces, gives exactly the rows of a whole read.
+fn assert_streams_alike(data: &[u8], format: Format, rows: &[Row]) {
+    let mut r = lbebm_data::RowReader::from_reader(Path::new(FILE), Chunks(data, 0), format)
+        .expect("a whole read succeeded but the streaming one failed to open");
+    for want in rows {
+        let got = r
+            .next_row()
+            .expect("a whole read succeeded but the streaming one failed");
+        assert_eq!(got.as_ref(), Some(want), "streamed row differs");
+    }
+    assert!(matches!(r.next_row(), Ok(None)), "streaming read has extra rows");
+}
+
 /// Parses `data` and checks what every successful parse promises: at least one row,
 /// finite times and coordinates, coordinates within `MAX_COORD`, and 1-based
 /// non-decreasing line numbers (not strictly increasing: the csv crate ends records at
@@ -42,6 +69,7 @@ pub fn parse(data: &[u8], format: Format) -> Option<(Vec<Row>, TimeKind)> {
                 );
                 last_line = r.line;
             }
+            assert_streams_alike(data, format, &tf.rows);
             Some((tf.rows, tf.time))
         }
         Err(e) => {

@@ -8,12 +8,13 @@
 
 pub mod read;
 pub mod split;
+pub mod stream;
 pub mod tracks;
 pub mod window;
 
-pub use read::{read_track_file, Format, Row, TimeKind, TrackFile};
+pub use read::{read_track_file, Format, Row, RowReader, TimeKind, TrackFile};
 pub use split::{load_part, Part, Split, SplitStats, DATA_ENV};
-pub use tracks::{tracks_from_rows, History, Track};
+pub use tracks::{split_at_gaps, tracks_from_rows, History, Track, MAX_GAP};
 pub use window::{sgan_scenes, WindowRule};
 
 use std::path::PathBuf;

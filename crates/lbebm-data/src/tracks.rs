@@ -84,6 +84,33 @@ pub fn tracks_from_rows(rows: &[Row], file: &Path, seconds_per_unit: f64) -> Res
     Ok(out)
 }
 
+/// The longest silence (seconds) between two observations of one agent that
+/// interpolation bridges by default; after a longer one the agent starts a new track
+/// (a new history, no interpolated positions across the gap).
+pub const MAX_GAP: f64 = 2.0;
+
+/// Cuts each track wherever two consecutive observations are more than `max_gap`
+/// seconds apart. Pieces keep the id and the order; at any time at most one piece of
+/// an id spans it. Bounding the gap also bounds how far a streaming reader must look
+/// around a prediction time.
+pub fn split_at_gaps(tracks: Vec<Track>, max_gap: f64) -> Vec<Track> {
+    let mut out = Vec::with_capacity(tracks.len());
+    for tr in tracks {
+        let mut start = 0;
+        for i in 1..=tr.t.len() {
+            if i == tr.t.len() || tr.t[i] - tr.t[i - 1] > max_gap {
+                out.push(Track {
+                    id: tr.id.clone(),
+                    t: tr.t[start..i].to_vec(),
+                    p: tr.p[start..i].to_vec(),
+                });
+                start = i;
+            }
+        }
+    }
+    out
+}
+
 impl Track {
     pub fn first(&self) -> f64 {
         self.t[0]
@@ -180,6 +207,29 @@ mod tests {
         }
         let f = tr[0].future(1.5, 0.4, 3);
         assert!(f[0].is_some() && f[1].is_none());
+    }
+
+    #[test]
+    fn long_gaps_split_tracks() {
+        let rows: Vec<Row> = [0.0, 0.4, 0.8, 5.0, 5.4]
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| row(t, "a", t, i as u64 + 1))
+            .collect();
+        let tr = split_at_gaps(
+            tracks_from_rows(&rows, Path::new("f"), 1.0).unwrap(),
+            MAX_GAP,
+        );
+        assert_eq!(tr.len(), 2);
+        assert_eq!((tr[0].t.len(), tr[1].t.len()), (3, 2));
+        assert!(tr.iter().all(|t| t.id == "a"));
+        // Inside the gap no piece spans the time; after it the history is fresh.
+        assert!(!tr.iter().any(|t| t.covers(3.0)));
+        assert_eq!(tr[1].history(5.4, 0.4, 8).unwrap().observed, 2);
+        // A gap of exactly max_gap is still bridged.
+        assert_eq!(split_at_gaps(tr.clone(), 10.0).len(), 2);
+        let one = tracks_from_rows(&rows[..4], Path::new("f"), 1.0).unwrap();
+        assert_eq!(split_at_gaps(one, 4.5).len(), 1);
     }
 
     #[test]
