@@ -33,6 +33,10 @@ pub struct TrainArgs {
     /// Override the config's epoch count.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Override the config's `train.batch_parts`: cut each batch into N parts computed
+    /// side by side (N = cores is fastest; the result depends on N, not on the cores).
+    #[arg(long)]
+    batch_parts: Option<usize>,
     /// Use only the first N training scenes (quick runs and tests).
     #[arg(long)]
     max_scenes: Option<usize>,
@@ -96,6 +100,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.config)
         .map_err(|e| BadInput(format!("{}: cannot read: {e}", a.config.display())))?;
     let mut cfg = Config::from_toml(&text).with_context(|| a.config.display().to_string())?;
+    if let Some(p) = a.batch_parts {
+        cfg.train.batch_parts = p;
+    }
     if let Some(e) = a.epochs {
         cfg.train.epochs = e;
     }

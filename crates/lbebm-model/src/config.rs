@@ -131,6 +131,13 @@ pub struct TrainConfig {
     pub val_samples: usize,
     /// Stop when validation ADE has not improved for this many epochs (0: never).
     pub patience: usize,
+    /// Each batch is cut into this many parts (whole scenes) whose gradients are
+    /// computed side by side on the worker threads and summed, weighted by agents: the
+    /// gradient of the whole batch, with the same random numbers. The result depends on
+    /// this number (float summation order), never on the thread count. The shipped
+    /// models were trained as one part, before the fused layers of `crate::fused`;
+    /// training their configs again gives runs that differ from them by float rounding.
+    pub batch_parts: usize,
 }
 
 impl Default for TrainConfig {
@@ -152,6 +159,7 @@ impl Default for TrainConfig {
             rotate: true,
             val_samples: 20,
             patience: 0,
+            batch_parts: 2,
         }
     }
 }
@@ -280,6 +288,7 @@ impl Config {
         pos(t.batch_agents, "train.batch_agents")?;
         pos(t.val_samples, "train.val_samples")?;
         pos(t.lr_step, "train.lr_step")?;
+        pos(t.batch_parts, "train.batch_parts")?;
         if !(t.lr.is_finite() && t.lr > 0.0) {
             return Err(bad("train.lr must be a positive number".into()));
         }

@@ -512,7 +512,40 @@ pub fn langevin(
     cond: &[f32],
     rows: usize,
     steps: usize,
-    mut rng: Option<&mut dyn rand::RngCore>,
+    rng: Option<&mut dyn rand::RngCore>,
+    s: &mut EnergyScratch,
+    e: &mut Vec<f32>,
+    g: &mut Vec<f32>,
+) {
+    let noise = match rng {
+        Some(r) => Noise::Rng(r),
+        None => Noise::Off,
+    };
+    langevin_noise(energy, p, z, cond, rows, steps, noise, s, e, g)
+}
+
+/// Where the Langevin noise comes from.
+pub enum Noise<'a> {
+    /// Deterministic descent.
+    Off,
+    /// Standard normals drawn row-major each step.
+    Rng(&'a mut dyn rand::RngCore),
+    /// Standard normals drawn beforehand, `steps × rows × zdim` in the order [`Noise::Rng`]
+    /// would draw them: a chunk of rows of a batch gets exactly the noise it would get
+    /// inside the whole batch.
+    Drawn(&'a [f32]),
+}
+
+/// [`langevin`] with any [`Noise`].
+#[allow(clippy::too_many_arguments)]
+pub fn langevin_noise(
+    energy: &FastEnergy,
+    p: LangevinParams,
+    z: &mut [f32],
+    cond: &[f32],
+    rows: usize,
+    steps: usize,
+    mut noise: Noise<'_>,
     s: &mut EnergyScratch,
     e: &mut Vec<f32>,
     g: &mut Vec<f32>,
@@ -520,14 +553,23 @@ pub fn langevin(
     let st = p.step_size;
     let half = 0.5 * st * st;
     let inv_var = 1.0 / (p.prior_sigma * p.prior_sigma);
-    for _ in 0..steps {
+    let n = z.len();
+    for step in 0..steps {
         energy.energy_and_grad(z, cond, rows, s, e, g);
         for (zv, gv) in z.iter_mut().zip(g.iter()) {
             *zv -= half * (gv + *zv * inv_var);
         }
-        if let Some(r) = rng.as_deref_mut() {
-            for zv in z.iter_mut() {
-                *zv += r.sample::<f32, _>(StandardNormal) * st;
+        match &mut noise {
+            Noise::Off => {}
+            Noise::Rng(r) => {
+                for zv in z.iter_mut() {
+                    *zv += r.sample::<f32, _>(StandardNormal) * st;
+                }
+            }
+            Noise::Drawn(d) => {
+                for (zv, nv) in z.iter_mut().zip(&d[step * n..(step + 1) * n]) {
+                    *zv += nv * st;
+                }
             }
         }
     }
@@ -541,9 +583,17 @@ pub fn langevin_tensor(
     z0: &Tensor,
     c: &Tensor,
     steps: usize,
-    rng: &mut dyn rand::RngCore,
+    noise: Noise<'_>,
 ) -> Result<Tensor> {
     let (rows, zd) = z0.dims2()?;
+    if let Noise::Drawn(d) = &noise {
+        if d.len() != steps * rows * zd {
+            candle_core::bail!(
+                "langevin: {} noise values for {steps} steps of {rows}×{zd}",
+                d.len()
+            )
+        }
+    }
     let c = c
         .to_dtype(candle_core::DType::F32)?
         .flatten_all()?
@@ -555,17 +605,8 @@ pub fn langevin_tensor(
         .to_vec1::<f32>()?;
     let mut s = EnergyScratch::default();
     let (mut e, mut g) = (Vec::new(), Vec::new());
-    langevin(
-        energy,
-        p,
-        &mut z,
-        &cond,
-        rows,
-        steps,
-        Some(rng),
-        &mut s,
-        &mut e,
-        &mut g,
+    langevin_noise(
+        energy, p, &mut z, &cond, rows, steps, noise, &mut s, &mut e, &mut g,
     );
     Tensor::from_vec(z, (rows, zd), z0.device())
 }

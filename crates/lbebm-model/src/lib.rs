@@ -11,6 +11,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod fast;
+pub mod fused;
 pub mod model;
 pub mod nn;
 pub mod predictor;

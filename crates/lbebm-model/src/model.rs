@@ -2,6 +2,7 @@
 //! Langevin sampler, posterior encoder, plan decoder and trajectory decoder.
 
 use crate::config::CheckedConfig;
+use crate::fast::Noise;
 use crate::nn::{EnergyNet, Mlp};
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
@@ -112,6 +113,55 @@ pub struct Lbebm {
     pub fast_langevin: bool,
 }
 
+/// The random numbers of one training forward pass, drawn up front in the order the
+/// pass uses them (Langevin steps, then the posterior's ε), so that a batch cut into
+/// parts computed side by side uses exactly the numbers of the whole batch.
+#[derive(Debug, Clone)]
+pub struct TrainNoise {
+    /// Standard normals, `steps × rows × zdim`.
+    pub langevin: Vec<f32>,
+    /// Standard normals, `rows × zdim`.
+    pub eps: Vec<f32>,
+    rows: usize,
+    zdim: usize,
+    steps: usize,
+}
+
+impl TrainNoise {
+    pub fn draw<R: Rng + ?Sized>(rng: &mut R, rows: usize, zdim: usize, steps: usize) -> Self {
+        let mut normals = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| rng.sample::<f32, _>(StandardNormal))
+                .collect()
+        };
+        let langevin = normals(steps * rows * zdim);
+        let eps = normals(rows * zdim);
+        Self {
+            langevin,
+            eps,
+            rows,
+            zdim,
+            steps,
+        }
+    }
+
+    /// The numbers of rows `r0..r1`.
+    pub fn rows(&self, r0: usize, r1: usize) -> Self {
+        let (zd, n) = (self.zdim, self.rows * self.zdim);
+        let langevin = (0..self.steps)
+            .flat_map(|s| &self.langevin[s * n + r0 * zd..s * n + r1 * zd])
+            .copied()
+            .collect();
+        Self {
+            langevin,
+            eps: self.eps[r0 * zd..r1 * zd].to_vec(),
+            rows: r1 - r0,
+            zdim: zd,
+            steps: self.steps,
+        }
+    }
+}
+
 /// Noise source for sampling: seeded, so runs are reproducible on any device.
 pub fn randn<R: Rng + ?Sized>(
     rng: &mut R,
@@ -188,20 +238,44 @@ impl Lbebm {
         z0: &Tensor,
         cond: &crate::nn::EnergyCondition,
         steps: usize,
-        mut rng: Option<&mut dyn rand::RngCore>,
+        rng: Option<&mut dyn rand::RngCore>,
+    ) -> Result<Tensor> {
+        let noise = match rng {
+            Some(r) => Noise::Rng(r),
+            None => Noise::Off,
+        };
+        self.langevin_noise(z0, cond, steps, noise)
+    }
+
+    /// [`Lbebm::langevin`] with any [`Noise`].
+    pub fn langevin_noise(
+        &self,
+        z0: &Tensor,
+        cond: &crate::nn::EnergyCondition,
+        steps: usize,
+        mut noise: Noise<'_>,
     ) -> Result<Tensor> {
         let l = &self.cfg.langevin;
         let s = l.step_size as f64;
         let inv_var = 1.0 / (l.prior_sigma as f64 * l.prior_sigma as f64);
         let mut z = z0.detach();
         let dims = z.dims2()?;
-        for _ in 0..steps {
+        let n = dims.0 * dims.1;
+        for step in 0..steps {
             let (_, g) = self.ebm.energy_and_grad(&z, cond)?;
             // z − ½s²(g + z/σ²)
             let drift = (g + (&z * inv_var)?)?;
             z = (&z - (drift * (0.5 * s * s))?)?;
-            if let Some(r) = rng.as_deref_mut() {
-                z = (z + randn(r, dims, l.step_size, &self.device)?)?;
+            match &mut noise {
+                Noise::Off => {}
+                Noise::Rng(r) => z = (z + randn(*r, dims, l.step_size, &self.device)?)?,
+                Noise::Drawn(d) => {
+                    let e: Vec<f32> = d[step * n..(step + 1) * n]
+                        .iter()
+                        .map(|v| v * l.step_size)
+                        .collect();
+                    z = (z + Tensor::from_vec(e, dims, &self.device)?)?;
+                }
             }
         }
         Ok(z)
@@ -255,19 +329,24 @@ impl Lbebm {
     }
 
     /// Training forward pass. `plan_gt` `[N, 2·subgoals]`; `z_neg0` are the chains'
-    /// starting points (fresh or from the replay buffer). Returns the outputs and the
-    /// negative samples reached (for the replay buffer).
+    /// starting points (fresh or from the replay buffer); `noise` its random numbers.
+    /// Returns the outputs and the negative samples reached (for the replay buffer).
     pub fn forward_train(
         &self,
         obs: &Tensor,
         mask: &Tensor,
         plan_gt: &Tensor,
         z_neg0: &Tensor,
-        rng: &mut dyn rand::RngCore,
+        noise: &TrainNoise,
     ) -> Result<(TrainOutputs, Tensor)> {
+        let n = obs.dim(0)?;
+        let zdim = self.cfg.model.zdim;
+        let steps = self.cfg.langevin.steps;
+        if noise.eps.len() != n * zdim || noise.langevin.len() != steps * n * zdim {
+            candle_core::bail!("forward_train: noise drawn for another batch size")
+        }
         let c = self.encode(obs, mask)?;
         let cd = c.detach();
-        let zdim = self.cfg.model.zdim;
         // Negative samples from the prior (no gradient to anything).
         let z_neg = if self.device.is_cpu() && self.fast_langevin {
             let fe = crate::fast::FastEnergy::new(self.ebm.layers(), zdim)?;
@@ -276,10 +355,17 @@ impl Lbebm {
                 step_size: l.step_size,
                 prior_sigma: l.prior_sigma,
             };
-            crate::fast::langevin_tensor(&fe, p, z_neg0, &cd, l.steps, rng)?
+            crate::fast::langevin_tensor(
+                &fe,
+                p,
+                z_neg0,
+                &cd,
+                l.steps,
+                Noise::Drawn(&noise.langevin),
+            )?
         } else {
             let cond = self.ebm.condition(&cd)?;
-            self.langevin(z_neg0, &cond, self.cfg.langevin.steps, Some(rng))?
+            self.langevin_noise(z_neg0, &cond, steps, Noise::Drawn(&noise.langevin))?
         };
         // Posterior q(z | c, plan).
         let pf = self.enc_plan.forward(plan_gt)?;
@@ -288,7 +374,7 @@ impl Lbebm {
             .forward(&Tensor::cat(&[&c, &pf], D::Minus1)?)?;
         let mu = lat.narrow(1, 0, zdim)?;
         let logvar = lat.narrow(1, zdim, zdim)?;
-        let eps = randn(rng, (obs.dim(0)?, zdim), 1.0, &self.device)?;
+        let eps = Tensor::from_slice(&noise.eps, (n, zdim), &self.device)?;
         let z_pos = (&mu + (eps * (&logvar * 0.5)?.exp()?)?)?;
         let (plan, future) = self.decode(&c, &z_pos)?;
         let energy_pos = self.ebm.energy(&z_pos, &cd)?;

@@ -42,8 +42,10 @@ impl Mlp {
     }
 }
 
-impl Module for Mlp {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Mlp {
+    /// The forward pass through candle's generic operations (matrix product, bias,
+    /// ReLU), on any device.
+    pub fn forward_generic(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         let n = self.layers.len();
         for (i, l) in self.layers.iter().enumerate() {
@@ -51,6 +53,22 @@ impl Module for Mlp {
             if i + 1 < n {
                 h = h.relu()?;
             }
+        }
+        Ok(h)
+    }
+}
+
+impl Module for Mlp {
+    /// On the CPU in f32 each layer is one fused operation ([`crate::fused`]), the same
+    /// function as [`Mlp::forward_generic`] with fewer passes over memory.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !(x.device().is_cpu() && x.dtype() == candle_core::DType::F32) {
+            return self.forward_generic(x);
+        }
+        let mut h = x.clone();
+        let n = self.layers.len();
+        for (i, l) in self.layers.iter().enumerate() {
+            h = crate::fused::linear(&h, l, i + 1 < n)?;
         }
         Ok(h)
     }
@@ -98,14 +116,24 @@ impl EnergyNet {
         &self.layers
     }
 
-    /// E(z, c) through ordinary tensor ops (differentiable in every weight): `[B]`.
+    /// E(z, c) through tensor ops (differentiable in every weight): `[B]`. On the CPU in
+    /// f32 the layers and GELUs are fused operations ([`crate::fused`]).
     pub fn energy(&self, z: &Tensor, c: &Tensor) -> Result<Tensor> {
         let mut h = Tensor::cat(&[z, c], D::Minus1)?;
+        let fused = h.device().is_cpu() && h.dtype() == candle_core::DType::F32;
         let n = self.layers.len();
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(&h)?;
+            h = if fused {
+                crate::fused::linear(&h, l, false)?
+            } else {
+                l.forward(&h)?
+            };
             if i + 1 < n {
-                h = h.gelu_erf()?;
+                h = if fused {
+                    crate::fused::gelu(&h)?
+                } else {
+                    h.gelu_erf()?
+                };
             }
         }
         h.squeeze(D::Minus1)

@@ -4,7 +4,7 @@
 use crate::batch::{plan_of, SceneBatch};
 use crate::checkpoint::{self, sorted_vars, Meta};
 use crate::config::CheckedConfig;
-use crate::model::{randn, Lbebm};
+use crate::model::{randn, Lbebm, TrainNoise};
 use crate::predictor::LbebmPredictor;
 use crate::ModelError;
 use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
@@ -87,27 +87,53 @@ impl Adam {
     }
 
     pub fn step(&mut self, grads: &GradStore) -> Result<(), ModelError> {
+        self.step_sum(std::slice::from_ref(grads))
+    }
+
+    /// A step on the sum of several gradients (of the parts of one batch).
+    pub fn step_sum(&mut self, grads: &[GradStore]) -> Result<(), ModelError> {
         self.t += 1;
         let bc1 = 1.0 - self.b1.powi(self.t as i32);
         let bc2 = 1.0 - self.b2.powi(self.t as i32);
-        let (b1, b2) = (self.b1 as f32, self.b2 as f32);
         // lr·m̂/(√v̂ + ε) with the bias corrections folded into two scalars.
-        let step = (self.lr / bc1) as f32;
-        let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
-        let eps = self.eps as f32;
+        let k = AdamConsts {
+            b1: self.b1 as f32,
+            b2: self.b2 as f32,
+            step: (self.lr / bc1) as f32,
+            inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+            eps: self.eps as f32,
+        };
         for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else {
+            let gs: Vec<&Tensor> = grads
+                .iter()
+                .filter_map(|g| g.get(var.as_tensor()))
+                .collect();
+            if gs.is_empty() {
                 continue;
-            };
-            let g = g.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-            let mut w = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-            let (m, v) = (&mut self.m[i], &mut self.v[i]);
-            for k in 0..w.len() {
-                let gk = g[k];
-                m[k] = b1 * m[k] + (1.0 - b1) * gk;
-                v[k] = b2 * v[k] + (1.0 - b2) * gk * gk;
-                w[k] -= step * m[k] / (v[k].sqrt() * inv_sqrt_bc2 + eps);
             }
+            let (m, v) = (&mut self.m[i], &mut self.v[i]);
+            if var.device().is_cpu() && gs.iter().all(|g| g.dtype() == DType::F32) {
+                // In place on the weights' own buffer, summing the parts' gradients on
+                // the way: no copies, no allocation.
+                let gs = gs
+                    .iter()
+                    .map(|g| g.contiguous())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                let op = AdamInPlace {
+                    k,
+                    grads: &gs,
+                    mv: std::sync::Mutex::new((m, v)),
+                };
+                var.as_tensor().inplace_op1(&op)?;
+                continue;
+            }
+            let mut sum = gs[0].clone();
+            for g in &gs[1..] {
+                sum = (sum + *g)?;
+            }
+            let g = sum.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            let mut w = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+            adam_update(&mut w, &[&g], m, v, k);
             var.set(&Tensor::from_vec(w, var.dims(), var.device())?)?;
         }
         Ok(())
@@ -151,6 +177,131 @@ impl Adam {
                 .to_dtype(DType::F32)?
                 .to_vec1::<f32>()?;
         }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AdamConsts {
+    b1: f32,
+    b2: f32,
+    step: f32,
+    inv_sqrt_bc2: f32,
+    eps: f32,
+}
+
+/// Updates weights `w` from the sum of gradients `gs`, moments `m`, `v`; in parallel
+/// chunks when the variable is large enough to pay for the threads.
+fn adam_update(w: &mut [f32], gs: &[&[f32]], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 15;
+    if w.len() < 2 * CHUNK {
+        adam_chunk(w, gs, 0, m, v, k);
+        return;
+    }
+    w.par_chunks_mut(CHUNK)
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(i, ((w, m), v))| adam_chunk(w, gs, i * CHUNK, m, v, k));
+}
+
+/// Elements `at..at + w.len()`.
+fn adam_chunk(
+    w: &mut [f32],
+    gs: &[&[f32]],
+    at: usize,
+    m: &mut [f32],
+    v: &mut [f32],
+    k: AdamConsts,
+) {
+    let n = w.len();
+    let mut sum;
+    let g: &[f32] = match gs {
+        [g] => &g[at..at + n],
+        _ => {
+            sum = gs[0][at..at + n].to_vec();
+            for g in &gs[1..] {
+                for (s, x) in sum.iter_mut().zip(&g[at..at + n]) {
+                    *s += x;
+                }
+            }
+            &sum
+        }
+    };
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        unsafe { adam_chunk_avx2(w, g, m, v, k) };
+        return;
+    }
+    adam_chunk_plain(w, g, m, v, k);
+}
+
+/// The same loop compiled for AVX2 + FMA (8 lanes, vector sqrt and divide; Rust does
+/// not contract a·b + c into an FMA, so the result is the plain loop's, bit for bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn adam_chunk_avx2(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
+    adam_chunk_plain(w, g, m, v, k)
+}
+
+#[inline(always)]
+fn adam_chunk_plain(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
+    let (b1, b2) = (k.b1, k.b2);
+    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        *w -= k.step * *m / (v.sqrt() * k.inv_sqrt_bc2 + k.eps);
+    }
+}
+
+/// [`adam_update`] as a candle in-place op on a variable's CPU buffer, reading the
+/// (contiguous, f32, CPU) gradients' buffers directly.
+struct AdamInPlace<'a> {
+    k: AdamConsts,
+    grads: &'a [Tensor],
+    mv: std::sync::Mutex<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+}
+
+impl candle_core::InplaceOp1 for AdamInPlace<'_> {
+    fn name(&self) -> &'static str {
+        "adam-in-place"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+    ) -> candle_core::Result<()> {
+        use candle_core::{CpuStorage, Storage};
+        let CpuStorage::F32(w) = s1 else {
+            candle_core::bail!("adam-in-place: f32 weights only")
+        };
+        let Some((a, b)) = l1.contiguous_offsets() else {
+            candle_core::bail!("adam-in-place: non-contiguous weights")
+        };
+        let guards: Vec<_> = self.grads.iter().map(|g| g.storage_and_layout()).collect();
+        let mut gs: Vec<&[f32]> = Vec::with_capacity(guards.len());
+        for (st, l) in &guards {
+            let (Storage::Cpu(CpuStorage::F32(g)), Some((c, d))) = (&**st, l.contiguous_offsets())
+            else {
+                candle_core::bail!("adam-in-place: gradients must be contiguous f32 on the CPU")
+            };
+            if d - c != b - a {
+                candle_core::bail!("adam-in-place: gradient size differs")
+            }
+            gs.push(&g[c..d]);
+        }
+        let mut mv = self
+            .mv
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("adam-in-place: poisoned state".into()))?;
+        let (m, v) = &mut *mv;
+        if b - a != m.len() {
+            candle_core::bail!("adam-in-place: sizes differ")
+        }
+        adam_update(&mut w[a..b], &gs, m, v, self.k);
         Ok(())
     }
 }
@@ -221,7 +372,20 @@ pub fn loss(
     model: &Lbebm,
     b: &SceneBatch,
     z_neg0: &Tensor,
-    rng: &mut StdRng,
+    noise: &TrainNoise,
+) -> Result<(Tensor, Losses, Tensor), ModelError> {
+    part_loss(model, b, z_neg0, noise, 1.0)
+}
+
+/// The loss of a part `b` holding the share `w` of a batch's agents: its terms that are
+/// means over agents weighted by `w`, its sums (a summed KL) as they are, so that the
+/// parts' losses add up to the batch's. The `Losses` returned are the part's own.
+fn part_loss(
+    model: &Lbebm,
+    b: &SceneBatch,
+    z_neg0: &Tensor,
+    noise: &TrainNoise,
+    w: f64,
 ) -> Result<(Tensor, Losses, Tensor), ModelError> {
     let cfg = model.config();
     let t = &cfg.train;
@@ -230,7 +394,7 @@ pub fn loss(
         .as_ref()
         .ok_or_else(|| ModelError::Data("training scenes need ground-truth futures".into()))?;
     let plan_gt = plan_of(future, &cfg.model.subgoals)?;
-    let (o, z_neg) = model.forward_train(&b.obs, &b.mask()?, &plan_gt, z_neg0, rng)?;
+    let (o, z_neg) = model.forward_train(&b.obs, &b.mask()?, &plan_gt, z_neg0, noise)?;
     let plan = (&o.plan - &plan_gt)?.sqr()?.mean_all()?;
     let fut = (&o.future - future)?.sqr()?.mean_all()?;
     // KL(q || N(0, I)), summed over latent dims, then summed or averaged over agents.
@@ -245,16 +409,40 @@ pub fn loss(
     let sub = (&o.plan - plan_of(&o.future, &cfg.model.subgoals)?)?
         .sqr()?
         .mean_all()?;
-    let mut total = ((((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
-        + (&kld * t.kld_coef)?)?
-        + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
-    if t.energy_reg > 0.0 {
-        let reg = (o.energy_pos.sqr()?.mean_all()? + o.energy_neg.sqr()?.mean_all()?)?;
-        total = (total + (reg * t.energy_reg)?)?;
-    }
+    let reg = if t.energy_reg > 0.0 {
+        Some((o.energy_pos.sqr()?.mean_all()? + o.energy_neg.sqr()?.mean_all()?)?)
+    } else {
+        None
+    };
+    // The terms that are means over agents, and the KL's weight: a summed KL counts
+    // once, a mean one by share.
+    let kld_w = match t.kld_reduction {
+        crate::config::Reduction::Sum => 1.0,
+        crate::config::Reduction::Mean => w,
+    };
+    let (total, own_total) = if w == 1.0 {
+        // Grouped as before parts existed: a whole batch computes the same numbers.
+        let mut tot = ((((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
+            + (&kld * t.kld_coef)?)?
+            + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
+        if let Some(r) = &reg {
+            tot = (tot + (r * t.energy_reg)?)?;
+        }
+        (tot, None)
+    } else {
+        let mut means = (((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
+            + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
+        if let Some(r) = &reg {
+            means = (means + (r * t.energy_reg)?)?;
+        }
+        let kl = (&kld * t.kld_coef)?;
+        let own = (&means + &kl)?;
+        (((means * w)? + (kl * kld_w)?)?, Some(own))
+    };
     let s = |x: &Tensor| -> candle_core::Result<f64> { x.to_dtype(DType::F64)?.to_scalar::<f64>() };
     let l = Losses {
-        total: s(&total)?,
+        // The part's own total (unweighted).
+        total: s(own_total.as_ref().unwrap_or(&total))?,
         plan: s(&plan)?,
         future: s(&fut)?,
         kld: s(&kld)?,
@@ -262,6 +450,90 @@ pub fn loss(
         subgoal: s(&sub)?,
     };
     Ok((total, l, z_neg))
+}
+
+/// Loss and gradients of one batch of whole scenes, cut into `parts` groups of scenes of
+/// about equal agent counts computed side by side on the rayon pool. Every loss term
+/// is a mean over agents (or elements per agent), so the whole batch's loss is the
+/// agent-weighted sum of the parts' losses and its gradient the weighted sum of theirs;
+/// `noise` (drawn for the whole batch) gives each part the random numbers of its rows.
+/// Returns the losses, the chains' end points (batch row order) and one gradient per
+/// part, for [`Adam::step_sum`].
+#[allow(clippy::too_many_arguments)]
+pub fn batch_grads(
+    model: &Lbebm,
+    scenes: &[Scene],
+    angles: Option<&[f32]>,
+    z0: &Tensor,
+    noise: &TrainNoise,
+    parts: usize,
+    dev: &Device,
+) -> Result<(Losses, Tensor, Vec<GradStore>), ModelError> {
+    use rayon::prelude::*;
+    let scale = model.config().model.data_scale;
+    let total: usize = scenes.iter().map(Scene::len).sum();
+    // Scene ranges with about total/parts agents each.
+    let mut cuts = vec![0usize];
+    let mut seen = 0;
+    for (i, s) in scenes.iter().enumerate() {
+        seen += s.len();
+        let k = cuts.len();
+        if k < parts && seen * parts >= k * total && i + 1 < scenes.len() {
+            cuts.push(i + 1);
+        }
+    }
+    cuts.push(scenes.len());
+    cuts.dedup();
+    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let row_of = |si: usize| -> usize { scenes[..si].iter().map(Scene::len).sum() };
+    let one = ranges.len() == 1;
+    let work = |&(s0, s1): &(usize, usize)| -> Result<_, ModelError> {
+        let (r0, r1) = (row_of(s0), row_of(s1));
+        let b = SceneBatch::new(&scenes[s0..s1], scale, angles.map(|a| &a[s0..s1]), dev)?;
+        let n = r1 - r0;
+        let w = n as f64 / total as f64;
+        let (loss_t, l, z_neg) = if one {
+            loss(model, &b, z0, noise)?
+        } else {
+            part_loss(model, &b, &z0.narrow(0, r0, n)?, &noise.rows(r0, r1), w)?
+        };
+        Ok((w, l, z_neg, loss_t.backward()?))
+    };
+    let outs: Vec<_> = if one {
+        vec![work(&ranges[0])?]
+    } else {
+        ranges
+            .par_iter()
+            .map(work)
+            .collect::<Result<Vec<_>, ModelError>>()?
+    };
+    let mut sum = Losses::default();
+    let mut zs = Vec::with_capacity(outs.len());
+    let mut grads = Vec::with_capacity(outs.len());
+    let summed_kl = model.config().train.kld_reduction == crate::config::Reduction::Sum;
+    for (w, l, z, g) in outs {
+        let kw = if summed_kl { 1.0 } else { w };
+        // The means by share, a summed KL once.
+        let kl_part = model.config().train.kld_coef * l.kld;
+        sum.total += w * (l.total - kl_part) + kw * kl_part;
+        for (a, x) in [
+            (&mut sum.plan, l.plan),
+            (&mut sum.future, l.future),
+            (&mut sum.cd, l.cd),
+            (&mut sum.subgoal, l.subgoal),
+        ] {
+            *a += w * x;
+        }
+        sum.kld += kw * l.kld;
+        zs.push(z);
+        grads.push(g);
+    }
+    let z_neg = if zs.len() == 1 {
+        zs.swap_remove(0)
+    } else {
+        Tensor::cat(&zs, 0)?
+    };
+    Ok((sum, z_neg, grads))
 }
 
 /// Hooks for progress display; the library itself prints nothing.
@@ -412,7 +684,6 @@ pub fn train(
     let mut replay = Replay::new(cfg.model.zdim, cfg.langevin.replay_size);
     let started = Instant::now();
     let base_seconds = st.seconds;
-    let scale = cfg.model.data_scale;
     for epoch in st.epoch..t.epochs {
         let t0 = Instant::now();
         // One generator per epoch, derived from the seed: a resumed run continues
@@ -433,8 +704,7 @@ pub fn train(
                     .map(|_| rng.gen_range(0.0..std::f32::consts::TAU))
                     .collect()
             });
-            let b = SceneBatch::new(&scenes, scale, angles.as_deref(), run.device)?;
-            let n = b.len();
+            let n: usize = scenes.iter().map(Scene::len).sum();
             let z0 = if replay.is_full() {
                 replay.sample(n, &mut rng, run.device)?
             } else {
@@ -445,12 +715,20 @@ pub fn train(
                     run.device,
                 )?
             };
-            let (total, l, z_neg) = loss(&model, &b, &z0, &mut rng)?;
+            let noise = TrainNoise::draw(&mut rng, n, cfg.model.zdim, cfg.langevin.steps);
+            let (l, z_neg, grads) = batch_grads(
+                &model,
+                &scenes,
+                angles.as_deref(),
+                &z0,
+                &noise,
+                t.batch_parts,
+                run.device,
+            )?;
             if !l.total.is_finite() {
                 return Err(ModelError::Diverged { epoch, batch: bi });
             }
-            let grads = total.backward()?;
-            adam.step(&grads)?;
+            adam.step_sum(&grads)?;
             replay.push(&z_neg.flatten_all()?.to_vec1::<f32>()?);
             for (a, x) in [
                 (&mut sum.total, l.total),

@@ -439,8 +439,15 @@ fn fast_path_agrees_with_the_tensor_path() {
         step_size: cfg.langevin.step_size,
         prior_sigma: cfg.langevin.prior_sigma,
     };
-    let zf = lbebm_model::fast::langevin_tensor(&fe, p, &z0, &c, 20, &mut StdRng::seed_from_u64(2))
-        .unwrap();
+    let zf = lbebm_model::fast::langevin_tensor(
+        &fe,
+        p,
+        &z0,
+        &c,
+        20,
+        lbebm_model::fast::Noise::Rng(&mut StdRng::seed_from_u64(2)),
+    )
+    .unwrap();
     let cond = m.energy_net().condition(&c).unwrap();
     let mut r: StdRng = StdRng::seed_from_u64(2);
     let zt = m.langevin(&z0, &cond, 20, Some(&mut r)).unwrap();
@@ -487,5 +494,151 @@ fn fast_gelu_matches_the_exact_one() {
             "gelu'({x}) {} vs {want}",
             d[i]
         );
+    }
+}
+
+#[test]
+fn a_batch_cut_into_parts_has_the_whole_batchs_loss_and_gradient() {
+    use lbebm_model::model::TrainNoise;
+    let cfg = small_cfg();
+    let (model, vm) = build(&cfg, 5);
+    let data = scenes(12, 21);
+    let n: usize = data.iter().map(Scene::len).sum();
+    let mut rng = StdRng::seed_from_u64(9);
+    let z0 = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
+    let noise = TrainNoise::draw(&mut rng, n, cfg.model.zdim, cfg.langevin.steps);
+    let angles: Vec<f32> = (0..data.len()).map(|i| i as f32 * 0.5).collect();
+    let run = |parts| {
+        train::batch_grads(
+            &model,
+            &data,
+            Some(&angles),
+            &z0,
+            &noise,
+            parts,
+            &Device::Cpu,
+        )
+        .unwrap()
+    };
+    let (l1, z1, g1) = run(1);
+    assert_eq!(g1.len(), 1);
+    for parts in [2, 3] {
+        let (lp, zp, gp) = run(parts);
+        assert_eq!(gp.len(), parts, "{parts} parts");
+        for (a, b) in [
+            (l1.total, lp.total),
+            (l1.plan, lp.plan),
+            (l1.future, lp.future),
+            (l1.kld, lp.kld),
+            (l1.cd, lp.cd),
+            (l1.subgoal, lp.subgoal),
+        ] {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+                "{parts} parts: {a} vs {b}"
+            );
+        }
+        // The chains of each row get the same noise whatever the cut.
+        let d = (&z1 - &zp).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-4, "chains differ by {d}");
+        let mut checked = 0;
+        for (name, var) in sorted_vars(&vm) {
+            let Some(whole) = g1[0].get(var.as_tensor()) else {
+                continue;
+            };
+            let mut sum = whole.zeros_like().unwrap();
+            for g in &gp {
+                if let Some(x) = g.get(var.as_tensor()) {
+                    sum = (sum + x).unwrap();
+                }
+            }
+            let diff = (whole - &sum).unwrap().abs().unwrap().max_all().unwrap();
+            let scale = whole.abs().unwrap().max_all().unwrap();
+            let (diff, scale) = (
+                diff.to_scalar::<f32>().unwrap(),
+                scale.to_scalar::<f32>().unwrap(),
+            );
+            assert!(
+                diff <= 1e-4 * (1.0 + scale),
+                "{name}: {diff} (max |g| {scale})"
+            );
+            checked += 1;
+        }
+        assert!(checked > 20, "only {checked} gradients compared");
+    }
+}
+
+#[test]
+fn fused_layers_match_candles_generic_operations_forward_and_backward() {
+    use candle_core::Module;
+    use candle_nn::{VarBuilder, VarMap};
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    let mlp = lbebm_model::nn::Mlp::new(24, &[96, 40], 7, vb.pp("m")).unwrap();
+    seeded_init(&vm, 3).unwrap();
+    let mut rng = StdRng::seed_from_u64(4);
+    // Inputs large enough that some ReLUs are off, and a non-contiguous view.
+    let x = candle_core::Var::from_tensor(
+        &randn(&mut rng, (24, 33), 3.0, &Device::Cpu)
+            .unwrap()
+            .t()
+            .unwrap(),
+    )
+    .unwrap();
+    let r = randn(&mut rng, (33, 7), 1.0, &Device::Cpu).unwrap();
+    let run = |fused: bool| {
+        let y = if fused {
+            mlp.forward(x.as_tensor())
+        } else {
+            mlp.forward_generic(x.as_tensor())
+        }
+        .unwrap();
+        let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        (y, g)
+    };
+    let (y1, g1) = run(true);
+    let (y0, g0) = run(false);
+    let close = |a: &Tensor, b: &Tensor, what: &str| {
+        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        let s = b.abs().unwrap().max_all().unwrap();
+        let (d, s) = (d.to_scalar::<f32>().unwrap(), s.to_scalar::<f32>().unwrap());
+        assert!(s > 0.0, "{what}: all zero");
+        assert!(d <= 1e-5 * s, "{what}: differs by {d} (max {s})");
+    };
+    close(&y1, &y0, "output");
+    close(
+        g1.get(x.as_tensor()).unwrap(),
+        g0.get(x.as_tensor()).unwrap(),
+        "input gradient",
+    );
+    for (name, var) in sorted_vars(&vm) {
+        close(
+            g1.get(var.as_tensor()).unwrap(),
+            g0.get(var.as_tensor()).unwrap(),
+            &name,
+        );
+    }
+}
+
+#[test]
+fn fused_gelu_matches_candles_exact_gelu_forward_and_backward() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let x = candle_core::Var::from_tensor(&randn(&mut rng, (50, 40), 3.0, &Device::Cpu).unwrap())
+        .unwrap();
+    let r = randn(&mut rng, (50, 40), 1.0, &Device::Cpu).unwrap();
+    let run = |fused: bool| {
+        let y = if fused {
+            lbebm_model::fused::gelu(x.as_tensor()).unwrap()
+        } else {
+            x.as_tensor().gelu_erf().unwrap()
+        };
+        let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        (y, g.get(x.as_tensor()).unwrap().clone())
+    };
+    let ((y1, g1), (y0, g0)) = (run(true), run(false));
+    for (a, b, what) in [(&y1, &y0, "value"), (&g1, &g0, "gradient")] {
+        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        let d = d.to_scalar::<f32>().unwrap();
+        assert!(d < 2e-5, "{what} differs by {d}");
     }
 }
