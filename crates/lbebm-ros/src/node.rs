@@ -470,13 +470,16 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
 
     // Shutdown: stop feeding the worker, let it finish the scene in hand (briefly),
     // then drop the DDS entities (which stops the spinner) so peers see the node leave.
+    // The whole shutdown must fit in 1 s of the signal; a 64-agent scene can take that
+    // long on a loaded machine, so the worker gets 250 ms (it was 600 ms, which left a
+    // loaded machine too little for the rest: the interop test saw 0.65 s in total).
     let (submitted, dropped) = (ingest.submitted, ingest.dropped());
     drop(ingest);
     // the tick thread ends by itself now that its channel is closed
     drop(tick_thread);
     join_within(
         worker_thread,
-        Duration::from_millis(600),
+        Duration::from_millis(250),
         "inference worker",
     );
     tracing::info!("{submitted} scenes handed to the worker, {dropped} replaced before inference");

@@ -7,10 +7,22 @@ lbebm_msgs/PredictionArray on rt/predictions, declared here from the .msg files 
 ros/lbebm_msgs: an independent implementation of the wire format.
 
 Modes:
-  check  publish for a while, then check that every person got predictions near its
-         constant-velocity extrapolation; print a JSON summary; exit 0 on success.
-  bench  publish N people at RATE Hz for DURATION s and print latency percentiles
-         (publish -> PredictionArray received, matched by header stamp) as JSON.
+  check    publish for a while, then check that every person got predictions near its
+           constant-velocity extrapolation; print a JSON summary; exit 0 on success.
+  bench    publish N people at RATE Hz for DURATION s and print latency percentiles
+           (publish -> PredictionArray received, matched by header stamp) as JSON.
+  flood    like bench, for a flood (e.g. 200 people at 30 Hz): stamps are the send
+           times, slots the peer cannot keep are skipped (never sent in a burst), only
+           the header of each PredictionArray is decoded (a full 64 x 20 array costs this
+           peer about 50 ms of Python), and with --node-pid the node's VmRSS / VmHWM are
+           sampled every second; prints counts, latencies, gaps, the final lag and the
+           memory samples as JSON.
+  publish  only publish People (N people at RATE Hz) for DURATION s or until killed.
+  listen   only subscribe to the predictions; exit 0 once --min-arrays arrays with
+           at least one agent (named --prefix*) arrived, 1 at --timeout.
+
+--prefix names the people (PREFIX0, PREFIX1, ...), so that a second publisher's people
+can be told from the first one's.
 
 XCDR1 is required to match ROS 2 / RustDDS (XCDR2 silently never matches).
 """
@@ -141,10 +153,19 @@ def secs(s):
     return s.sec + s.nanosec * 1e-9
 
 
+@dataclass
+class PredictionHead(IdlStruct, typename="lbebm_msgs::msg::dds_::PredictionArray_"):
+    """The start of a PredictionArray: its header and the length of `agents` (the CDR
+    sequence length). Decoding stops there; the rest of the sample is not read."""
+
+    header: Header = field(default_factory=Header)
+    n_agents: uint32 = 0
+
+
 class Walkers:
     """n people walking straight at constant velocity, in the map frame."""
 
-    def __init__(self, n, t0):
+    def __init__(self, n, t0, prefix="person_"):
         self.t0 = t0
         self.people = []
         for i in range(n):
@@ -153,7 +174,7 @@ class Walkers:
             # spread out on a grid so that they do not collide
             x0 = 4.0 * (i % 6) - 10.0
             y0 = 4.0 * (i // 6) - 10.0
-            self.people.append((f"person_{i}", x0, y0, speed * math.cos(ang), speed * math.sin(ang)))
+            self.people.append((f"{prefix}{i}", x0, y0, speed * math.cos(ang), speed * math.sin(ang)))
 
     def at(self, t):
         dt = t - self.t0
@@ -191,9 +212,192 @@ def wait_matched(entities, timeout, label):
     return False
 
 
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def read_status(pid):
+    """(VmRSS, VmHWM) of a process in KiB, or None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            vals = {}
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    vals[key] = int(rest.split()[0])
+        return vals.get("VmRSS"), vals.get("VmHWM")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def people_msg(walkers, t, frame="map"):
+    ps = [
+        Person(name=n, position=Point(x=x, y=y), velocity=Point(x=vx, y=vy), reliability=1.0)
+        for (n, x, y, vx, vy) in walkers.at(t)
+    ]
+    return People(header=Header(stamp=stamp_of(t), frame_id=frame), people=ps)
+
+
+def run_flood(args, dp):
+    """Publishes a flood of People and measures what comes back (see the module doc)."""
+    people_w = DataWriter(dp, Topic(dp, "rt/people", People, qos=qos()), qos=qos())
+    preds_r = DataReader(dp, Topic(dp, "rt/predictions", PredictionHead, qos=qos()), qos=qos(100))
+    if not wait_matched([people_w, preds_r], args.timeout / 2, "cyclone peer"):
+        print(json.dumps({"ok": False, "error": "no match"}))
+        return 1
+    time.sleep(1.0)
+
+    t0 = time.time()
+    walkers = Walkers(args.people, t0, args.prefix)
+    period = 1.0 / args.rate
+    sent = {}  # stamp (rounded) -> send time
+    outputs = []  # (receive time - t0, stamp key, agents)
+    latencies = []
+    skipped = 0
+    rss = []  # [t - t0, VmRSS KiB, VmHWM KiB]
+    next_rss = t0
+
+    def drain():
+        for msg in preds_r.take(N=200):
+            if not isinstance(msg, PredictionHead):
+                continue
+            now = time.time()
+            key = round(secs(msg.header.stamp), 4)
+            outputs.append((now - t0, key, int(msg.n_agents)))
+            if key in sent:
+                latencies.append(now - sent[key])
+
+    def sample_rss(now):
+        nonlocal next_rss
+        if args.node_pid and now >= next_rss:
+            st = read_status(args.node_pid)
+            if st is not None:
+                rss.append([round(now - t0, 2), st[0], st[1]])
+            next_rss += 1.0
+
+    sample_rss(t0)
+    next_t = t0
+    t_stop = t0 + args.duration
+    while True:
+        now = time.time()
+        if now >= t_stop:
+            break
+        if now >= next_t:
+            # stamp = send time; a slot this peer could not keep is skipped, not sent late
+            msg = people_msg(walkers, now)
+            sent[round(secs(msg.header.stamp), 4)] = now
+            people_w.write(msg)
+            next_t += period
+            if time.time() > next_t:
+                late = int((time.time() - next_t) / period) + 1
+                skipped += late
+                next_t += late * period
+        drain()
+        sample_rss(now)
+        time.sleep(0.001)
+    stop = time.time()
+    during = list(outputs)
+    # the newest observation predicted by the end of the flood: how far behind it is
+    newest = max((sent[k] for (_t, k, _n) in during if k in sent), default=None)
+    final_lag = stop - newest if newest is not None else None
+    t_end = stop + 2.0
+    while time.time() < t_end:
+        drain()
+        sample_rss(time.time())
+        time.sleep(0.01)
+
+    lat = sorted(latencies)
+    times = [t for (t, _k, _n) in during]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    quarters = [0, 0, 0, 0]
+    for t in times:
+        quarters[min(3, max(0, int(4 * t / args.duration)))] += 1
+    agents = [n for (_t, _k, n) in outputs]
+    out = {
+        "people": args.people,
+        "rate_hz": args.rate,
+        "duration_s": args.duration,
+        "published": len(sent),
+        "skipped_slots": skipped,
+        "prediction_arrays": len(outputs),
+        "arrays_during_flood": len(during),
+        "arrays_per_quarter": quarters,
+        "matched_by_stamp": len(lat),
+        "agents_min": min(agents) if agents else None,
+        "agents_max": max(agents) if agents else None,
+        "latency_ms_p50": percentile(lat, 0.5) * 1e3 if lat else None,
+        "latency_ms_p99": percentile(lat, 0.99) * 1e3 if lat else None,
+        "latency_ms_max": lat[-1] * 1e3 if lat else None,
+        "first_output_s": times[0] if times else None,
+        "max_gap_s": max(gaps) if gaps else None,
+        "final_lag_s": final_lag,
+        "rss_kib": rss,
+        "ok": bool(lat),
+    }
+    print(json.dumps(out))
+    return 0 if lat else 1
+
+
+def run_publish(args, dp):
+    people_w = DataWriter(dp, Topic(dp, "rt/people", People, qos=qos()), qos=qos())
+    if not wait_matched([people_w], args.timeout, "cyclone peer"):
+        print(json.dumps({"ok": False, "error": "no match"}))
+        return 1
+    print(json.dumps({"matched": True}))
+    t0 = time.time()
+    walkers = Walkers(args.people, t0, args.prefix)
+    period = 1.0 / args.rate
+    n = 0
+    next_t = t0
+    while time.time() < t0 + args.duration:
+        if time.time() >= next_t:
+            people_w.write(people_msg(walkers, next_t))
+            n += 1
+            next_t += period
+        time.sleep(0.002)
+    print(json.dumps({"published": n, "ok": True}))
+    return 0
+
+
+def run_listen(args, dp):
+    preds_r = DataReader(dp, Topic(dp, "rt/predictions", PredictionArray, qos=qos()), qos=qos(50))
+    t0 = time.time()
+    if not wait_matched([preds_r], args.timeout, "cyclone peer"):
+        print(json.dumps({"ok": False, "error": "no match"}))
+        return 1
+    print(json.dumps({"matched": True}))
+    arrays = 0
+    useful = 0
+    ids = set()
+    first = None
+    while time.time() < t0 + args.timeout and useful < args.min_arrays:
+        for msg in preds_r.take(N=50):
+            if not isinstance(msg, PredictionArray):
+                continue
+            arrays += 1
+            mine = [a.id for a in msg.agents if a.id.startswith(args.prefix) and a.samples]
+            if mine:
+                useful += 1
+                ids.update(mine)
+                if first is None:
+                    first = time.time() - t0
+        time.sleep(0.01)
+    ok = useful >= args.min_arrays
+    print(json.dumps({
+        "prediction_arrays": arrays,
+        "with_agents": useful,
+        "ids": sorted(ids),
+        "first_after_s": first,
+        "ok": ok,
+    }))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["check", "bench"])
+    ap.add_argument("mode", choices=["check", "bench", "flood", "publish", "listen"])
     ap.add_argument("--people", type=int, default=4)
     ap.add_argument("--rate", type=float, default=10.0)
     ap.add_argument("--duration", type=float, default=8.0)
@@ -202,10 +406,19 @@ def main():
     ap.add_argument("--tf", default="", help="tx,ty,yaw of map->FRAME, published on /tf")
     ap.add_argument("--k", type=int, default=0, help="expected samples per agent (0: any)")
     ap.add_argument("--abuse", action="store_true", help="first send malformed messages")
+    ap.add_argument("--prefix", default="person_", help="names of the people: PREFIX0, PREFIX1, ...")
+    ap.add_argument("--node-pid", type=int, default=0, help="flood: sample this process's memory")
+    ap.add_argument("--min-arrays", type=int, default=5, help="listen: arrays to wait for")
     args = ap.parse_args()
 
     domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
     dp = DomainParticipant(domain)
+    if args.mode == "flood":
+        return run_flood(args, dp)
+    if args.mode == "publish":
+        return run_publish(args, dp)
+    if args.mode == "listen":
+        return run_listen(args, dp)
     people_w = DataWriter(dp, Topic(dp, "rt/people", People, qos=qos()), qos=qos())
     tf_w = DataWriter(dp, Topic(dp, "rt/tf", TFMessage, qos=qos(100)), qos=qos(100)) if args.tf else None
     preds_r = DataReader(dp, Topic(dp, "rt/predictions", PredictionArray, qos=qos()), qos=qos(50))
@@ -264,7 +477,7 @@ def main():
             time.sleep(0.05)
 
     t0 = time.time()
-    walkers = Walkers(args.people, t0)
+    walkers = Walkers(args.people, t0, args.prefix)
     period = 1.0 / args.rate
     sent = {}  # stamp (rounded) -> send time
     received = []  # (latency, n_agents)
