@@ -68,6 +68,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // candle runs its element-wise operations on its own pool of spinning workers, one
+    // caller at a time. Our parallelism is coarser (parts of a training batch side by
+    // side, the matrix products, groups of scenes), and with those workers spinning
+    // next to it a 2-core machine got slower with 2 threads (training step at batch 70:
+    // 21.8 ms with them, 11.3 ms without; prediction 36.6 / 34.1 ms). So candle's pool
+    // is off unless asked for. Set before any candle operation, while single-threaded.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     if let Cmd::Bench(b) = &cli.cmd {
         if let Some(t) = b.threads {
             // Read by candle and its matmul thread pool when they first start.
