@@ -59,6 +59,19 @@ impl Dense {
     }
 }
 
+thread_local! {
+    /// Set while a thread works on its own share of rows: its products then stay on it.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's matrix products kept on this thread.
+fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let was = SERIAL.with(|s| s.replace(true));
+    let r = f();
+    SERIAL.with(|s| s.set(was));
+    r
+}
+
 /// `c[m, n] (+)= a[m, k] · B` where `B = wᵀ` when `w_is_out_in` (w is `[n, k]`) or
 /// `B = w` (w is `[k, n]`).
 #[allow(clippy::too_many_arguments)]
@@ -80,7 +93,7 @@ fn matmul(
     };
     // Small products run on the calling thread: thread start-up costs more than it saves.
     let flops = m * n * k;
-    let par = if flops >= 1 << 20 {
+    let par = if flops >= 1 << 20 && !SERIAL.with(|f| f.get()) {
         gemm::Parallelism::Rayon(candle_core::utils::get_num_threads())
     } else {
         gemm::Parallelism::None
@@ -434,6 +447,23 @@ impl FastModel {
         rng: &mut dyn rand::RngCore,
         noise: bool,
     ) -> (Vec<f32>, Vec<f32>) {
+        let threads = candle_core::utils::get_num_threads();
+        self.sample_on(obs, scene_sizes, k, steps, rng, noise, threads)
+    }
+
+    /// [`FastModel::sample`] with the chains shared out among `threads` threads (the
+    /// result does not depend on it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_on(
+        &self,
+        obs: &[f32],
+        scene_sizes: &[usize],
+        k: usize,
+        steps: usize,
+        rng: &mut dyn rand::RngCore,
+        noise: bool,
+        threads: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
         let n: usize = scene_sizes.iter().sum();
         let rows = n * k;
         let (f, zd) = (self.fdim, self.zdim);
@@ -451,6 +481,9 @@ impl FastModel {
         let mut z: Vec<f32> = (0..rows * zd)
             .map(|_| rng.sample::<f32, _>(StandardNormal) * self.init_sigma)
             .collect();
+        if threads > 1 && rows >= 2 * MIN_SPLIT_ROWS {
+            return self.sample_split(&ck, &cond, z, rows, steps, rng, noise, threads);
+        }
         let mut s = EnergyScratch::default();
         let (mut e, mut g) = (Vec::new(), Vec::new());
         let lp = LangevinParams {
@@ -475,6 +508,90 @@ impl FastModel {
         (fut, e)
     }
 
+    /// The chains and decoders of [`FastModel::sample`] with the rows shared out among
+    /// `threads` threads, each working through its rows alone (one fork and join for
+    /// all the Langevin steps instead of one per matrix product). The rows are
+    /// independent and the noise is drawn beforehand in the order the single-threaded
+    /// path draws it, so the result is the same.
+    #[allow(clippy::too_many_arguments)]
+    fn sample_split(
+        &self,
+        ck: &[f32],
+        cond: &[f32],
+        mut z: Vec<f32>,
+        rows: usize,
+        steps: usize,
+        rng: &mut dyn rand::RngCore,
+        noise: bool,
+        threads: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
+        use rayon::prelude::*;
+        let (f, zd) = (self.fdim, self.zdim);
+        let h1 = cond.len() / rows;
+        let drawn: Vec<f32> = if noise {
+            (0..steps * rows * zd)
+                .map(|_| rng.sample::<f32, _>(StandardNormal))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let lp = LangevinParams {
+            step_size: self.step_size,
+            prior_sigma: self.prior_sigma,
+        };
+        let per = rows.div_ceil(threads);
+        let outs: Vec<Vec<f32>> = z
+            .par_chunks_mut(per * zd)
+            .enumerate()
+            .map(|(i, zc)| {
+                serial(|| {
+                    let (r0, n) = (i * per, zc.len() / zd);
+                    let cc = &cond[r0 * h1..(r0 + n) * h1];
+                    let mine: Vec<f32> = if noise {
+                        (0..steps)
+                            .flat_map(|st| {
+                                let o = st * rows * zd;
+                                &drawn[o + r0 * zd..o + (r0 + n) * zd]
+                            })
+                            .copied()
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let nz = if noise {
+                        Noise::Drawn(&mine)
+                    } else {
+                        Noise::Off
+                    };
+                    let mut s = EnergyScratch::default();
+                    let (mut e, mut g) = (Vec::new(), Vec::new());
+                    langevin_noise(
+                        &self.energy,
+                        lp,
+                        zc,
+                        cc,
+                        n,
+                        steps,
+                        nz,
+                        &mut s,
+                        &mut e,
+                        &mut g,
+                    );
+                    self.decode(&ck[r0 * f..(r0 + n) * f], zc, n)
+                })
+            })
+            .collect();
+        let fut: Vec<f32> = outs.into_iter().flatten().collect();
+        // The final energies over all rows at once: the one-output layer's product can
+        // round differently for a different number of rows (by an ulp), and the
+        // energies rank the samples.
+        let mut s = EnergyScratch::default();
+        let (mut e, mut g) = (Vec::new(), Vec::new());
+        self.energy
+            .energy_and_grad(&z, cond, rows, &mut s, &mut e, &mut g);
+        (fut, e)
+    }
+
     /// Plan then trajectory from context rows and latents.
     pub fn decode(&self, ck: &[f32], z: &[f32], rows: usize) -> Vec<f32> {
         let (f, zd) = (self.fdim, self.zdim);
@@ -494,6 +611,9 @@ impl FastModel {
         self.dec_traj.forward(&y, rows)
     }
 }
+
+/// Below this many rows per thread, sampling stays on one thread's products.
+const MIN_SPLIT_ROWS: usize = 32;
 
 /// Step size and reference σ of the sampler.
 #[derive(Debug, Clone, Copy)]

@@ -642,3 +642,44 @@ fn fused_gelu_matches_candles_exact_gelu_forward_and_backward() {
         assert!(d < 2e-5, "{what} differs by {d}");
     }
 }
+
+#[test]
+fn chains_shared_out_among_threads_give_the_same_samples() {
+    // Rows are independent and the noise is drawn up front in the single-threaded
+    // order: any number of threads gives the same numbers, bit for bit.
+    let cfg = small_cfg();
+    let (m, _) = build(&cfg, 12);
+    let fm = lbebm_model::fast::FastModel::new(&m).unwrap();
+    let sc = scenes(30, 13);
+    let b = SceneBatch::new(&sc, 60.0, None, &Device::Cpu).unwrap();
+    let obs = b.obs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let rows = b.len() * 7;
+    assert!(rows >= 3 * 64, "{rows} rows: too few to be shared out");
+    let run = |threads: usize, noise: bool| {
+        let mut r = StdRng::seed_from_u64(14);
+        fm.sample_on(&obs, &b.scene_sizes, 7, 6, &mut r, noise, threads)
+    };
+    for noise in [true, false] {
+        let one = run(1, noise);
+        assert_eq!(one.0.len(), rows * PRED_LEN * 2);
+        for threads in [2, 3] {
+            let other = run(threads, noise);
+            let d = one
+                .0
+                .iter()
+                .zip(&other.0)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            let de = one
+                .1
+                .iter()
+                .zip(&other.1)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                other == one,
+                "{threads} threads, noise {noise}: futures differ by {d}, energies by {de}"
+            );
+        }
+    }
+}
