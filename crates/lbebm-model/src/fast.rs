@@ -61,11 +61,11 @@ impl Dense {
 
 thread_local! {
     /// Set while a thread works on its own share of rows: its products then stay on it.
-    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    pub(crate) static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Runs `f` with this thread's matrix products kept on this thread.
-fn serial<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
     let was = SERIAL.with(|s| s.replace(true));
     let r = f();
     SERIAL.with(|s| s.set(was));

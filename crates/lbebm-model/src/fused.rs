@@ -52,7 +52,7 @@ fn gemm(m: usize, n: usize, k: usize, a: View, b: View, dst: &mut [f32]) {
         "rhs out of bounds"
     );
     // Small products stay on the calling thread: waking others costs more than it saves.
-    let par = if m * n * k >= 1 << 20 {
+    let par = if m * n * k >= 1 << 20 && !crate::fast::SERIAL.with(|s| s.get()) {
         gemm::Parallelism::Rayon(candle_core::utils::get_num_threads())
     } else {
         gemm::Parallelism::None

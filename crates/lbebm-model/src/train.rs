@@ -502,9 +502,10 @@ pub fn batch_grads(
     let outs: Vec<_> = if one {
         vec![work(&ranges[0])?]
     } else {
+        // Each part keeps its own products on its thread: the parts are the parallelism.
         ranges
             .par_iter()
-            .map(work)
+            .map(|r| crate::fast::serial(|| work(r)))
             .collect::<Result<Vec<_>, ModelError>>()?
     };
     let mut sum = Losses::default();
