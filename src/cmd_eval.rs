@@ -63,6 +63,9 @@ struct Avg {
 struct Report {
     model: String,
     samples: usize,
+    /// The CPU kernels the matrix products ran on: the numbers are reproduced exactly on
+    /// machines with the same ones (float rounding differs between kernel families).
+    kernels: &'static str,
     splits: Vec<SplitRow>,
     average: Option<Avg>,
 }
@@ -152,6 +155,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let rep = Report {
             model: a.model.clone(),
             samples: a.samples,
+            kernels: lbebm_model::fast::cpu_kernels(),
             splits: rows,
             average: avg,
         };

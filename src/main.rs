@@ -52,14 +52,6 @@ enum Cmd {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> ExitCode {
-    // By default mimalloc returns freed memory to the OS after a short delay. A training
-    // step frees and re-allocates the same multi-megabyte buffers every few milliseconds,
-    // so each return cost a page fault and the zeroing of a 2 MiB page on the next use
-    // (about 23 per step, measured with `perf stat -e page-faults`; a delay of 1000 ms
-    // still gave them all). Never purging keeps the process at its peak footprint, which
-    // for these runs is its steady working set.
-    // SAFETY: sets a plain integer option; no allocation depends on it being atomic.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LBEBM_LOG")
@@ -76,6 +68,17 @@ fn main() -> ExitCode {
     // is off unless asked for. Set before any candle operation, while single-threaded.
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    if matches!(cli.cmd, Cmd::Train(_) | Cmd::Bench(_)) {
+        // By default mimalloc returns freed memory to the OS after a short delay. A
+        // training step frees and re-allocates the same multi-megabyte buffers every few
+        // milliseconds, so each return cost a page fault and the zeroing of a 2 MiB page
+        // on the next use (about 23 per step, measured with `perf stat -e page-faults`;
+        // a delay of 1000 ms still gave them all). Training never purges: it stays at its
+        // peak footprint, which for it is the steady working set. Prediction keeps the
+        // default, so its memory follows what it holds.
+        // SAFETY: sets a plain integer option; no allocation depends on it being atomic.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
     if let Cmd::Bench(b) = &cli.cmd {
         if let Some(t) = b.threads {

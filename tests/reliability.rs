@@ -720,9 +720,11 @@ fn peak_memory_of_every_step_does_not_grow_with_the_input() {
         std::fs::remove_file(&inp).unwrap();
     }
     // Ten times the input (3.4 → 34 MB): the held rows and the model's working memory
-    // are the same, so the peak may move by allocator noise only.
+    // are the same, so the peak may move by allocator and thread-timing noise only
+    // (±12 MiB seen between runs of the same input). Reading the file whole would add
+    // about 5 MB per MB of input, some 150 MiB here.
     assert!(
-        peaks[1] < peaks[0] + 24 * 1024,
+        peaks[1] < peaks[0] + 64 * 1024,
         "peak RSS {} kB for the small input, {} kB for the ten times larger one",
         peaks[0],
         peaks[1]

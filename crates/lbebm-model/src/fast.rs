@@ -18,6 +18,9 @@ use rand_distr::StandardNormal;
 #[derive(Debug, Clone)]
 pub struct Dense {
     w: Vec<f32>,
+    /// `w` transposed, `[in, out]` row-major: the layout the products read without
+    /// repacking (packing the weights every call dominated small batches).
+    wt: Vec<f32>,
     b: Vec<f32>,
     fan_in: usize,
     fan_out: usize,
@@ -35,8 +38,10 @@ impl Dense {
             Some(b) => b.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?,
             None => vec![0.0; fan_out],
         };
+        let wt = transpose(&w, fan_out, fan_in);
         Ok(Self {
             w,
+            wt,
             b,
             fan_in,
             fan_out,
@@ -50,7 +55,16 @@ impl Dense {
         for r in 0..rows {
             out[r * self.fan_out..(r + 1) * self.fan_out].copy_from_slice(&self.b);
         }
-        matmul(x, rows, self.fan_in, &self.w, self.fan_out, true, out, true);
+        matmul(
+            x,
+            rows,
+            self.fan_in,
+            &self.wt,
+            self.fan_out,
+            false,
+            out,
+            true,
+        );
         if relu {
             for v in out.iter_mut() {
                 *v = v.max(0.0);
@@ -222,8 +236,21 @@ pub struct FastEnergy {
     zdim: usize,
     /// The first layer's columns acting on z, `[H1, zdim]`.
     wz: Vec<f32>,
-    /// The first layer's columns acting on c, `[H1, fdim]`.
-    wc: Vec<f32>,
+    /// `wz` transposed, `[zdim, H1]`, for the forward product.
+    wzt: Vec<f32>,
+    /// The first layer's columns acting on c, transposed, `[fdim, H1]`.
+    wct: Vec<f32>,
+}
+
+/// `[rows, cols]` row-major → `[cols, rows]` row-major.
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = w[r * cols + c];
+        }
+    }
+    t
 }
 
 /// Scratch buffers for [`FastEnergy::energy_and_grad`].
@@ -250,11 +277,13 @@ impl FastEnergy {
             wz.extend_from_slice(&row[..zdim]);
             wc.extend_from_slice(&row[zdim..]);
         }
+        let h1 = l0.fan_out;
         Ok(Self {
+            wzt: transpose(&wz, h1, zdim),
+            wct: transpose(&wc, h1, fdim),
             layers,
             zdim,
             wz,
-            wc,
         })
     }
 
@@ -269,9 +298,9 @@ impl FastEnergy {
             c,
             rows,
             l0.fan_in - self.zdim,
-            &self.wc,
+            &self.wct,
             l0.fan_out,
-            true,
+            false,
             &mut out,
             true,
         );
@@ -295,7 +324,7 @@ impl FastEnergy {
         let h1 = self.layers[0].fan_out;
         s.h[0].clear();
         s.h[0].extend_from_slice(&cond[..rows * h1]);
-        matmul(z, rows, self.zdim, &self.wz, h1, true, &mut s.h[0], true);
+        matmul(z, rows, self.zdim, &self.wzt, h1, false, &mut s.h[0], true);
         for i in 1..n {
             let (done, rest) = s.h.split_at_mut(i);
             let a = &mut done[i - 1];
@@ -610,6 +639,22 @@ impl FastModel {
         }
         self.dec_traj.forward(&y, rows)
     }
+}
+
+/// The family of CPU kernels the matrix products (the `gemm` crate, chosen at run time)
+/// and the fused GELU use here: `avx512f`, `avx2+fma` or `baseline`. Results are
+/// bit-identical across machines of one family; between families float rounding differs.
+pub fn cpu_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return "avx512f";
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return "avx2+fma";
+        }
+    }
+    "baseline"
 }
 
 /// Below this many rows per thread, sampling stays on one thread's products.
