@@ -136,23 +136,10 @@ impl<'a> Window<'a> {
             self.stale = true;
             // Drop what is already too old while reading, so that a long stretch
             // before the first query time is never held at once.
-            while self
-                .rows
-                .front()
-                .is_some_and(|r| r.t * self.spu < keep_from)
-            {
-                self.rows.pop_front();
-            }
+            self.drop_before(keep_from);
             self.peak_rows = self.peak_rows.max(self.rows.len());
         }
-        while self
-            .rows
-            .front()
-            .is_some_and(|r| r.t * self.spu < keep_from)
-        {
-            self.rows.pop_front();
-            self.stale = true;
-        }
+        self.drop_before(keep_from);
         if self.stale {
             let rows = self.rows.make_contiguous();
             self.tracks = split_at_gaps(
@@ -162,6 +149,14 @@ impl<'a> Window<'a> {
             self.stale = false;
         }
         Ok(&self.tracks)
+    }
+
+    /// Forgets the rows before `t` (seconds).
+    fn drop_before(&mut self, t: f64) {
+        while self.rows.front().is_some_and(|r| r.t * self.spu < t) {
+            self.rows.pop_front();
+            self.stale = true;
+        }
     }
 
     /// The most rows held at once so far.

@@ -507,43 +507,25 @@ impl FastModel {
                 cond.extend_from_slice(&cond_n[a * h1..(a + 1) * h1]);
             }
         }
-        let mut z: Vec<f32> = (0..rows * zd)
+        let z: Vec<f32> = (0..rows * zd)
             .map(|_| rng.sample::<f32, _>(StandardNormal) * self.init_sigma)
             .collect();
-        if threads > 1 && rows >= 2 * MIN_SPLIT_ROWS {
-            return self.sample_split(&ck, &cond, z, rows, steps, rng, noise, threads);
-        }
-        let mut s = EnergyScratch::default();
-        let (mut e, mut g) = (Vec::new(), Vec::new());
-        let lp = LangevinParams {
-            step_size: self.step_size,
-            prior_sigma: self.prior_sigma,
+        // Small scenes stay on one thread's rows (its products may still use both).
+        let parts = if rows >= 2 * MIN_SPLIT_ROWS {
+            threads.max(1)
+        } else {
+            1
         };
-        langevin(
-            &self.energy,
-            lp,
-            &mut z,
-            &cond,
-            rows,
-            steps,
-            if noise { Some(rng) } else { None },
-            &mut s,
-            &mut e,
-            &mut g,
-        );
-        self.energy
-            .energy_and_grad(&z, &cond, rows, &mut s, &mut e, &mut g);
-        let fut = self.decode(&ck, &z, rows);
-        (fut, e)
+        self.chains_and_decoders(&ck, &cond, z, rows, steps, rng, noise, parts)
     }
 
-    /// The chains and decoders of [`FastModel::sample`] with the rows shared out among
-    /// `threads` threads, each working through its rows alone (one fork and join for
+    /// The Langevin chains and decoders of [`FastModel::sample`], the rows shared out
+    /// among `parts` threads, each working through its rows alone (one fork and join for
     /// all the Langevin steps instead of one per matrix product). The rows are
-    /// independent and the noise is drawn beforehand in the order the single-threaded
-    /// path draws it, so the result is the same.
+    /// independent and the noise is drawn beforehand in the order a single chain of all
+    /// rows would draw it, so the result does not depend on `parts`.
     #[allow(clippy::too_many_arguments)]
-    fn sample_split(
+    fn chains_and_decoders(
         &self,
         ck: &[f32],
         cond: &[f32],
@@ -552,11 +534,11 @@ impl FastModel {
         steps: usize,
         rng: &mut dyn rand::RngCore,
         noise: bool,
-        threads: usize,
+        parts: usize,
     ) -> (Vec<f32>, Vec<f32>) {
         use rayon::prelude::*;
         let (f, zd) = (self.fdim, self.zdim);
-        let h1 = cond.len() / rows;
+        let h1 = cond.len() / rows.max(1);
         let drawn: Vec<f32> = if noise {
             (0..steps * rows * zd)
                 .map(|_| rng.sample::<f32, _>(StandardNormal))
@@ -568,49 +550,53 @@ impl FastModel {
             step_size: self.step_size,
             prior_sigma: self.prior_sigma,
         };
-        let per = rows.div_ceil(threads);
-        let outs: Vec<Vec<f32>> = z
-            .par_chunks_mut(per * zd)
-            .enumerate()
-            .map(|(i, zc)| {
-                serial(|| {
-                    let (r0, n) = (i * per, zc.len() / zd);
-                    let cc = &cond[r0 * h1..(r0 + n) * h1];
-                    let mine: Vec<f32> = if noise {
-                        (0..steps)
-                            .flat_map(|st| {
-                                let o = st * rows * zd;
-                                &drawn[o + r0 * zd..o + (r0 + n) * zd]
-                            })
-                            .copied()
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    let nz = if noise {
-                        Noise::Drawn(&mine)
-                    } else {
-                        Noise::Off
-                    };
-                    let mut s = EnergyScratch::default();
-                    let (mut e, mut g) = (Vec::new(), Vec::new());
-                    langevin_noise(
-                        &self.energy,
-                        lp,
-                        zc,
-                        cc,
-                        n,
-                        steps,
-                        nz,
-                        &mut s,
-                        &mut e,
-                        &mut g,
-                    );
-                    self.decode(&ck[r0 * f..(r0 + n) * f], zc, n)
-                })
-            })
-            .collect();
-        let fut: Vec<f32> = outs.into_iter().flatten().collect();
+        // Rows r0.. of z (in place), then their futures.
+        let chunk = |r0: usize, zc: &mut [f32]| -> Vec<f32> {
+            let n = zc.len() / zd;
+            let cc = &cond[r0 * h1..(r0 + n) * h1];
+            let mine: Vec<f32> = if noise {
+                (0..steps)
+                    .flat_map(|st| {
+                        let o = st * rows * zd;
+                        &drawn[o + r0 * zd..o + (r0 + n) * zd]
+                    })
+                    .copied()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let nz = if noise {
+                Noise::Drawn(&mine)
+            } else {
+                Noise::Off
+            };
+            let mut s = EnergyScratch::default();
+            let (mut e, mut g) = (Vec::new(), Vec::new());
+            langevin_noise(
+                &self.energy,
+                lp,
+                zc,
+                cc,
+                n,
+                steps,
+                nz,
+                &mut s,
+                &mut e,
+                &mut g,
+            );
+            self.decode(&ck[r0 * f..(r0 + n) * f], zc, n)
+        };
+        let fut: Vec<f32> = if parts <= 1 {
+            chunk(0, &mut z)
+        } else {
+            let per = rows.div_ceil(parts);
+            let outs: Vec<Vec<f32>> = z
+                .par_chunks_mut(per * zd)
+                .enumerate()
+                .map(|(i, zc)| serial(|| chunk(i * per, zc)))
+                .collect();
+            outs.into_iter().flatten().collect()
+        };
         // The final energies over all rows at once: the one-output layer's product can
         // round differently for a different number of rows (by an ulp), and the
         // energies rank the samples.

@@ -409,40 +409,25 @@ fn part_loss(
     let sub = (&o.plan - plan_of(&o.future, &cfg.model.subgoals)?)?
         .sqr()?
         .mean_all()?;
-    let reg = if t.energy_reg > 0.0 {
-        Some((o.energy_pos.sqr()?.mean_all()? + o.energy_neg.sqr()?.mean_all()?)?)
-    } else {
-        None
-    };
     // The terms that are means over agents, and the KL's weight: a summed KL counts
     // once, a mean one by share.
+    let mut means = (((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
+        + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
+    if t.energy_reg > 0.0 {
+        let reg = (o.energy_pos.sqr()?.mean_all()? + o.energy_neg.sqr()?.mean_all()?)?;
+        means = (means + (reg * t.energy_reg)?)?;
+    }
     let kld_w = match t.kld_reduction {
         crate::config::Reduction::Sum => 1.0,
         crate::config::Reduction::Mean => w,
     };
-    let (total, own_total) = if w == 1.0 {
-        // Grouped as before parts existed: a whole batch computes the same numbers.
-        let mut tot = ((((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
-            + (&kld * t.kld_coef)?)?
-            + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
-        if let Some(r) = &reg {
-            tot = (tot + (r * t.energy_reg)?)?;
-        }
-        (tot, None)
-    } else {
-        let mut means = (((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
-            + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
-        if let Some(r) = &reg {
-            means = (means + (r * t.energy_reg)?)?;
-        }
-        let kl = (&kld * t.kld_coef)?;
-        let own = (&means + &kl)?;
-        (((means * w)? + (kl * kld_w)?)?, Some(own))
-    };
+    let kl = (&kld * t.kld_coef)?;
+    // The part's own total (unweighted), reported; the weighted one is differentiated.
+    let own = (&means + &kl)?;
+    let total = ((means * w)? + (kl * kld_w)?)?;
     let s = |x: &Tensor| -> candle_core::Result<f64> { x.to_dtype(DType::F64)?.to_scalar::<f64>() };
     let l = Losses {
-        // The part's own total (unweighted).
-        total: s(own_total.as_ref().unwrap_or(&total))?,
+        total: s(&own)?,
         plan: s(&plan)?,
         future: s(&fut)?,
         kld: s(&kld)?,
@@ -486,21 +471,17 @@ pub fn batch_grads(
     cuts.dedup();
     let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
     let row_of = |si: usize| -> usize { scenes[..si].iter().map(Scene::len).sum() };
-    let one = ranges.len() == 1;
     let work = |&(s0, s1): &(usize, usize)| -> Result<_, ModelError> {
         let (r0, r1) = (row_of(s0), row_of(s1));
         let b = SceneBatch::new(&scenes[s0..s1], scale, angles.map(|a| &a[s0..s1]), dev)?;
         let n = r1 - r0;
         let w = n as f64 / total as f64;
-        let (loss_t, l, z_neg) = if one {
-            loss(model, &b, z0, noise)?
-        } else {
-            part_loss(model, &b, &z0.narrow(0, r0, n)?, &noise.rows(r0, r1), w)?
-        };
+        let (loss_t, l, z_neg) =
+            part_loss(model, &b, &z0.narrow(0, r0, n)?, &noise.rows(r0, r1), w)?;
         Ok((w, l, z_neg, loss_t.backward()?))
     };
-    let outs: Vec<_> = if one {
-        vec![work(&ranges[0])?]
+    let outs: Vec<_> = if let [only] = ranges.as_slice() {
+        vec![work(only)?]
     } else {
         // Each part keeps its own products on its thread: the parts are the parallelism.
         ranges
