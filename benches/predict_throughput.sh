@@ -4,7 +4,7 @@
 # shipped default model. Usage: benches/predict_throughput.sh [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${LBEBM_DATA_DIR:?set LBEBM_DATA_DIR to the ETH/UCY root}"
+LBEBM_DATA_DIR="${LBEBM_DATA_DIR:-$(cd "$(dirname "$0")/.." && pwd)/datasets/eth_ucy}"
 threads=${1:-2}
 bin=target/release/lbebm
 [ -x "$bin" ] || cargo build --release

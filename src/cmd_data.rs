@@ -14,7 +14,7 @@ pub enum DataCmd {
 
 #[derive(Args)]
 pub struct StatsArgs {
-    /// ETH/UCY root (default: $LBEBM_DATA_DIR).
+    /// ETH/UCY root (default: $LBEBM_DATA_DIR, else datasets/eth_ucy here or in the repository).
     #[arg(long)]
     data: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "all")]

@@ -15,7 +15,7 @@ pub struct TrainArgs {
     /// Training config (TOML), e.g. configs/eth.toml.
     #[arg(long)]
     config: PathBuf,
-    /// ETH/UCY root (default: $LBEBM_DATA_DIR).
+    /// ETH/UCY root (default: $LBEBM_DATA_DIR, else datasets/eth_ucy here or in the repository).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Split to train for. Default: the config file's stem (configs/eth.toml → eth);

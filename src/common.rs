@@ -59,22 +59,54 @@ impl SplitArg {
     }
 }
 
-/// The ETH/UCY root: `--data`, else `$LBEBM_DATA_DIR`.
+/// The benchmark folder of a checkout, relative to the repository root.
+const SHIPPED_DATA: &str = "datasets/eth_ucy";
+
+/// The ETH/UCY root, first found of: `--data DIR`, `$LBEBM_DATA_DIR`, `datasets/eth_ucy`
+/// under the current directory, and the repository's own copy at the path this binary
+/// was built from (so a fresh clone needs no flag, from any directory).
 pub fn data_root(arg: Option<&Path>) -> Result<PathBuf> {
-    let p = match arg {
-        Some(p) => p.to_path_buf(),
-        None => match std::env::var_os(DATA_ENV) {
-            Some(v) if !v.is_empty() => PathBuf::from(v),
-            _ => {
-                return Err(BadInput(format!(
-                    "no data root: pass --data DIR or set {DATA_ENV} (the Social-GAN ETH/UCY layout <root>/<split>/{{train,val,test}})"
-                ))
-                .into())
-            }
-        },
-    };
+    let env = std::env::var_os(DATA_ENV).filter(|v| !v.is_empty());
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join(SHIPPED_DATA);
+    find_data_root(
+        arg,
+        env.map(PathBuf::from),
+        &[PathBuf::from(SHIPPED_DATA), built],
+    )
+}
+
+/// [`data_root`] with its inputs given: an explicit choice (flag, then variable) must
+/// exist; otherwise the first fallback folder that holds the benchmark wins.
+fn find_data_root(
+    arg: Option<&Path>,
+    env: Option<PathBuf>,
+    fallbacks: &[PathBuf],
+) -> Result<PathBuf> {
+    if let Some(p) = arg {
+        return existing_root(p.to_path_buf(), "--data");
+    }
+    if let Some(p) = env {
+        return existing_root(p, DATA_ENV);
+    }
+    if let Some(p) = fallbacks.iter().find(|p| p.join("eth").is_dir()) {
+        return Ok(p.clone());
+    }
+    let tried: Vec<String> = fallbacks.iter().map(|p| p.display().to_string()).collect();
+    Err(BadInput(format!(
+        "ETH/UCY data not found: tried --data DIR (not given), {DATA_ENV} (not set), {} \
+         (the Social-GAN layout <root>/<split>/{{train,val,test}})",
+        tried.join(", ")
+    ))
+    .into())
+}
+
+fn existing_root(p: PathBuf, from: &str) -> Result<PathBuf> {
     if !p.is_dir() {
-        return Err(BadInput(format!("data root {} is not a folder", p.display())).into());
+        return Err(BadInput(format!(
+            "data root {} (from {from}) is not a folder",
+            p.display()
+        ))
+        .into());
     }
     Ok(p)
 }
@@ -136,4 +168,44 @@ pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_root_order_and_error() {
+        let d = tempfile::tempdir().unwrap();
+        let with = d.path().join("with");
+        std::fs::create_dir_all(with.join("eth")).unwrap();
+        let without = d.path().join("without");
+        std::fs::create_dir_all(&without).unwrap();
+        let fallbacks = [without.clone(), with.clone()];
+        // The flag wins, then the variable, then the first fallback holding the data.
+        let got = find_data_root(Some(&without), Some(with.clone()), &fallbacks).unwrap();
+        assert_eq!(got, without);
+        assert_eq!(
+            find_data_root(None, Some(without.clone()), &fallbacks).unwrap(),
+            without
+        );
+        assert_eq!(find_data_root(None, None, &fallbacks).unwrap(), with);
+        // An explicit choice that does not exist is an error, never a silent fallback.
+        let gone = d.path().join("gone");
+        let e = find_data_root(None, Some(gone.clone()), &fallbacks)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(DATA_ENV) && e.contains("gone"), "{e}");
+        let e = find_data_root(Some(&gone), None, &fallbacks)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--data"), "{e}");
+        // Nothing found: the error names all four places.
+        let e = find_data_root(None, None, &[without.clone(), d.path().join("x")])
+            .unwrap_err()
+            .to_string();
+        for needle in ["--data", DATA_ENV, "without", "/x"] {
+            assert!(e.contains(needle), "{needle} missing from {e}");
+        }
+    }
 }

@@ -1,13 +1,31 @@
 //! Scene pictures with plotters: observed tracks, sampled futures (thin, faint), the
 //! lowest-energy sample (bold) and the ground truth where known.
 //!
-//! SVG files carry titles and axes; PNG files are drawn without text, since the
-//! bitmap backend needs a font library this project does not pull in.
+//! Both formats carry a title, axes and a legend. The text is drawn with a small
+//! subset of DejaVu Sans compiled into the binary (`src/font/`), so PNGs need no system
+//! fonts.
 
 use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
+use std::sync::OnceLock;
+
+/// The family name the charts ask for; registered once with the bundled font.
+const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("font/DejaVuSans-subset.ttf");
+
+fn register_font() -> Result<()> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("plot: the bundled font does not load"))
+    }
+}
 
 /// One agent in a panel, world coordinates. `samples` are sorted by energy: the first
 /// is the most plausible.
@@ -43,6 +61,7 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<()> {
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    register_font()?;
     let cols = panels.len().min(3) as u32;
     let rows = (panels.len() as u32).div_ceil(cols);
     let size = (560 * cols, 560 * rows);
@@ -57,12 +76,12 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<()> {
     match ext.as_str() {
         "svg" => {
             let root = SVGBackend::new(tmp.path(), size).into_drawing_area();
-            draw_panels(&root, panels, cols, true)?;
+            draw_panels(&root, panels, cols)?;
             root.present().map_err(|e| anyhow!("plot: {e}"))?;
         }
         "png" => {
             let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
-            draw_panels(&root, panels, cols, false)?;
+            draw_panels(&root, panels, cols)?;
             root.present().map_err(|e| anyhow!("plot: {e}"))?;
         }
         _ => {
@@ -98,11 +117,13 @@ fn bounds(p: &Panel) -> ((f64, f64), (f64, f64)) {
     ((c.0 - half, c.0 + half), (c.1 - half, c.1 + half))
 }
 
+/// The neutral colour of the legend's glyphs (each agent has its own colour).
+const LEGEND: RGBColor = RGBColor(70, 70, 70);
+
 fn draw_panels<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     panels: &[Panel],
     cols: u32,
-    text: bool,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -113,56 +134,55 @@ where
     let areas = root.split_evenly((rows as usize, cols as usize));
     for (area, p) in areas.iter().zip(panels) {
         let ((x0, x1), (y0, y1)) = bounds(p);
-        let mut b = ChartBuilder::on(area);
-        b.margin(12);
-        if text {
-            b.caption(&p.title, ("sans-serif", 18))
-                .x_label_area_size(30)
-                .y_label_area_size(40);
-        }
-        let mut chart = b.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?;
-        if text {
-            chart
-                .configure_mesh()
-                .x_desc("x (m)")
-                .y_desc("y (m)")
-                .light_line_style(WHITE.mix(0.0))
-                .draw()
-                .map_err(e)?;
-        } else {
-            area.draw(&Rectangle::new(
-                [
-                    (0, 0),
-                    (
-                        area.dim_in_pixel().0 as i32 - 1,
-                        area.dim_in_pixel().1 as i32 - 1,
-                    ),
-                ],
-                BLACK.mix(0.3).stroke_width(1),
-            ))
+        let mut chart = ChartBuilder::on(area)
+            .margin(12)
+            .caption(&p.title, (FONT, 18))
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(e)?;
-        }
+        chart
+            .configure_mesh()
+            .x_desc("x (m)")
+            .y_desc("y (m)")
+            .label_style((FONT, 12))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(e)?;
+        // The legend is attached to the first agent's series only, drawn in a neutral
+        // colour: each entry stands for that kind of line in every agent's colour.
         for (i, a) in p.agents.iter().enumerate() {
             let col = PALETTE[i % PALETTE.len()];
+            let first = i == 0;
             let last = a.obs.last().copied();
             let with_origin = |s: &Vec<(f64, f64)>| -> Vec<(f64, f64)> {
                 last.into_iter().chain(s.iter().copied()).collect()
             };
-            for s in a.samples.iter().skip(1) {
-                chart
+            for (j, s) in a.samples.iter().enumerate().skip(1) {
+                let series = chart
                     .draw_series(LineSeries::new(
                         with_origin(s),
                         col.mix(0.25).stroke_width(1),
                     ))
                     .map_err(e)?;
+                if first && j == 1 {
+                    series.label("samples").legend(|(x, y)| {
+                        PathElement::new([(x, y), (x + 18, y)], LEGEND.mix(0.35).stroke_width(1))
+                    });
+                }
             }
             if !a.truth.is_empty() {
-                chart
+                let series = chart
                     .draw_series(LineSeries::new(
                         with_origin(&a.truth),
                         BLACK.mix(0.7).stroke_width(2),
                     ))
                     .map_err(e)?;
+                if first {
+                    series.label("truth").legend(|(x, y)| {
+                        PathElement::new([(x, y), (x + 18, y)], BLACK.mix(0.7).stroke_width(2))
+                    });
+                }
                 chart
                     .draw_series(
                         a.truth
@@ -172,18 +192,38 @@ where
                     .map_err(e)?;
             }
             if let Some(best) = a.samples.first() {
-                chart
+                let series = chart
                     .draw_series(LineSeries::new(with_origin(best), col.stroke_width(3)))
                     .map_err(e)?;
+                if first {
+                    series.label("rank-0 sample").legend(|(x, y)| {
+                        PathElement::new([(x, y), (x + 18, y)], LEGEND.stroke_width(3))
+                    });
+                }
             }
-            chart
+            let series = chart
                 .draw_series(LineSeries::new(
                     a.obs.iter().copied(),
                     col.mix(0.9).stroke_width(2),
                 ))
                 .map_err(e)?;
+            if first {
+                series.label("observed").legend(|(x, y)| {
+                    EmptyElement::at((x + 9, y)) + Circle::new((0, 0), 3, LEGEND.filled())
+                });
+            }
             chart
                 .draw_series(a.obs.iter().map(|&p| Circle::new(p, 3, col.filled())))
+                .map_err(e)?;
+        }
+        if !p.agents.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .label_font((FONT, 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .draw()
                 .map_err(e)?;
         }
     }

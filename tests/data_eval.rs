@@ -89,8 +89,21 @@ fn cv_table_matches_the_harness_and_known_values() {
 }
 
 #[test]
-fn missing_data_root_is_a_usage_error() {
-    let out = run(lbebm().args(["eval", "--model", "cv"]));
+fn data_root_is_found_without_flags_and_bad_roots_are_usage_errors() {
+    // From a folder that holds no data, with no flag and no variable: the repository's
+    // own copy (at the path the binary was built from) is used.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lbebm()
+        .current_dir(dir.path())
+        .args(["data", "stats", "--split", "hotel"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(lbebm()
+        .env("LBEBM_DATA_DIR", "/nonexistent/x")
+        .args(["eval", "--model", "cv"]));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("LBEBM_DATA_DIR"), "{err}");
@@ -98,6 +111,40 @@ fn missing_data_root_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(lbebm().args(["eval", "--model", "cv", "--data", "/nonexistent/x"]));
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The shipped benchmark files are byte-identical to the Social-GAN release: every file
+/// listed in `datasets/eth_ucy/SHA256SUMS` has that digest, and no other file is there.
+#[test]
+fn shipped_benchmark_matches_its_checksums() {
+    let root = repo().join("datasets/eth_ucy");
+    let list = std::fs::read_to_string(root.join("SHA256SUMS")).unwrap();
+    let mut listed = Vec::new();
+    for line in list.lines().filter(|l| !l.trim().is_empty()) {
+        let (sum, name) = line.split_once("  ").expect("sha256sum format");
+        let name = name.trim_start_matches("./");
+        let bytes = std::fs::read(root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(sha256_hex(&bytes), sum, "{name} differs from the release");
+        listed.push(name.to_string());
+    }
+    assert_eq!(listed.len(), 74);
+    let mut found = Vec::new();
+    for split in ["eth", "hotel", "univ", "zara1", "zara2"] {
+        for part in ["train", "val", "test"] {
+            for e in std::fs::read_dir(root.join(split).join(part)).unwrap() {
+                found.push(format!(
+                    "{split}/{part}/{}",
+                    e.unwrap().file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    found.sort();
+    listed.sort();
+    assert_eq!(
+        found, listed,
+        "files added or removed under datasets/eth_ucy"
+    );
 }
 
 #[test]
@@ -111,4 +158,12 @@ fn a_folder_that_is_no_checkpoint_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("neither a checkpoint"), "{err}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -4,19 +4,20 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The ETH/UCY root: `$LBEBM_DATA_DIR`, else `../shared/datasets/eth_ucy` beside the
-/// repository. Missing data is a failure, never a skip: these tests are the anchor of
-/// every reported number.
+/// The ETH/UCY root: `$LBEBM_DATA_DIR`, else the repository's own `datasets/eth_ucy`.
+/// Missing data is a failure, never a skip: these tests are the anchor of every reported
+/// number.
 pub fn data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("LBEBM_DATA_DIR").filter(|v| !v.is_empty()) {
         let p = PathBuf::from(d);
         assert!(p.is_dir(), "LBEBM_DATA_DIR={} is not a folder", p.display());
         return p;
     }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/eth_ucy");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/eth_ucy");
     assert!(
-        p.is_dir(),
-        "ETH/UCY data not found: set LBEBM_DATA_DIR to the Social-GAN layout (see README)"
+        p.join("eth").is_dir(),
+        "ETH/UCY data not found at {}",
+        p.display()
     );
     p
 }
