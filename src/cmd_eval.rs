@@ -4,7 +4,7 @@ use crate::common::{bar, data_root, device, BadInput, SplitArg};
 use anyhow::{Context, Result};
 use clap::Args;
 use lbebm_data::{load_part, Part, Split};
-use lbebm_eval::{average, evaluate, ConstantVelocity, Predictor, Score};
+use lbebm_eval::{average, evaluate, with_obs_noise, ConstantVelocity, Predictor, Score, TopOne};
 use lbebm_model::{checkpoint, LbebmPredictor};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ pub struct EvalArgs {
     pub model: String,
     #[arg(long, value_enum, default_value = "all")]
     pub split: SplitArg,
-    /// ETH/UCY root (default: $LBEBM_DATA_DIR).
+    /// ETH/UCY root (default: $LBEBM_DATA_DIR, else datasets/eth_ucy here or in the repository).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Samples per agent (best-of-K).
@@ -43,7 +43,21 @@ pub struct EvalArgs {
     /// Evaluate on the validation folder instead of test (for model selection).
     #[arg(long)]
     pub val: bool,
+    /// Add Gaussian noise of this σ (metres, seeded) to the observed positions, as a
+    /// tracker would; the true futures stay clean.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_metres)]
+    pub obs_noise: f64,
 }
+
+fn non_negative_metres(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=10.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of metres in [0, 10]")),
+    }
+}
+
+/// Seed of the observation noise (`--obs-noise`), fixed like the evaluation seed.
+const OBS_NOISE_SEED: u64 = 5;
 
 #[derive(Serialize)]
 struct SplitRow {
@@ -51,18 +65,24 @@ struct SplitRow {
     windows: usize,
     ade: f64,
     fde: f64,
+    top1: TopOne,
+    rank_rho: Option<f64>,
 }
 
 #[derive(Serialize)]
 struct Avg {
     ade: f64,
     fde: f64,
+    top1: TopOne,
+    rank_rho: Option<f64>,
 }
 
 #[derive(Serialize)]
 struct Report {
     model: String,
     samples: usize,
+    /// σ of the noise added to the observed positions (metres; 0: clean).
+    obs_noise: f64,
     /// The CPU kernels the matrix products ran on: the numbers are reproduced exactly on
     /// machines with the same ones (float rounding differs between kernel families).
     kernels: &'static str,
@@ -113,7 +133,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut scores = Vec::new();
     for split in a.split.splits() {
-        let scenes = load_part(&root, split, part)?;
+        let mut scenes = load_part(&root, split, part)?;
+        if a.obs_noise > 0.0 {
+            scenes = with_obs_noise(&scenes, a.obs_noise as f32, OBS_NOISE_SEED);
+        }
         // A fresh predictor (and noise stream) per split: a split's numbers do not
         // depend on which splits were evaluated before it.
         let mut p = predictor(&a, split, &dev)?;
@@ -128,33 +151,72 @@ pub fn run(a: EvalArgs) -> Result<()> {
             windows: s.windows,
             ade: s.ade,
             fde: s.fde,
+            top1: s.top1,
+            rank_rho: s.rank_rho,
         });
         scores.push(s);
     }
-    let avg = average(&scores).map(|(ade, fde)| Avg { ade, fde });
+    let avg = average(&scores).map(|(ade, fde)| {
+        let n = scores.len() as f64;
+        let rhos: Vec<f64> = scores.iter().filter_map(|s| s.rank_rho).collect();
+        Avg {
+            ade,
+            fde,
+            top1: TopOne {
+                ade: scores.iter().map(|s| s.top1.ade).sum::<f64>() / n,
+                fde: scores.iter().map(|s| s.top1.fde).sum::<f64>() / n,
+            },
+            rank_rho: (!rhos.is_empty()).then(|| rhos.iter().sum::<f64>() / rhos.len() as f64),
+        }
+    });
     println!(
-        "model {}  best-of-{}  ({} split{})",
+        "model {}  best-of-{}  ({} split{}{})",
         a.model,
         a.samples,
         if a.val { "val" } else { "test" },
-        if rows.len() == 1 { "" } else { "s" }
+        if rows.len() == 1 { "" } else { "s" },
+        if a.obs_noise > 0.0 {
+            format!(", observation noise σ = {} m", a.obs_noise)
+        } else {
+            String::new()
+        }
     );
-    println!("{:<8} {:>8} {:>8} {:>8}", "split", "windows", "ADE", "FDE");
+    println!(
+        "{:<8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "split", "windows", "ADE", "FDE", "top1 ADE", "top1 FDE", "rank ρ"
+    );
+    let rho = |r: Option<f64>| r.map_or("-".to_string(), |v| format!("{v:.3}"));
     for r in &rows {
         println!(
-            "{:<8} {:>8} {:>8.3} {:>8.3}",
-            r.split, r.windows, r.ade, r.fde
+            "{:<8} {:>8} {:>8.3} {:>8.3} {:>9.3} {:>9.3} {:>8}",
+            r.split,
+            r.windows,
+            r.ade,
+            r.fde,
+            r.top1.ade,
+            r.top1.fde,
+            rho(r.rank_rho)
         );
     }
     if rows.len() > 1 {
         if let Some(v) = &avg {
-            println!("{:<8} {:>8} {:>8.3} {:>8.3}", "average", "", v.ade, v.fde);
+            println!(
+                "{:<8} {:>8} {:>8.3} {:>8.3} {:>9.3} {:>9.3} {:>8}",
+                "average",
+                "",
+                v.ade,
+                v.fde,
+                v.top1.ade,
+                v.top1.fde,
+                rho(v.rank_rho)
+            );
         }
     }
     if let Some(path) = &a.json {
         let rep = Report {
             model: a.model.clone(),
             samples: a.samples,
+            obs_noise: a.obs_noise,
             kernels: lbebm_model::fast::cpu_kernels(),
             splits: rows,
             average: avg,

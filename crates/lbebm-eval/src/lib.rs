@@ -3,7 +3,7 @@
 
 pub mod metrics;
 
-pub use metrics::{ade, best_of_k, fde};
+pub use metrics::{ade, best_of_k, fde, spearman};
 
 use lbebm_types::{AgentForecast, Future, Scene, SceneForecast, Vec2, OBS_LEN};
 use serde::{Deserialize, Serialize};
@@ -65,10 +65,7 @@ impl Predictor for ConstantVelocity {
                     .iter()
                     .map(|a| {
                         let f = Self::extrapolate(&a.obs[..OBS_LEN]);
-                        AgentForecast {
-                            samples: vec![f; k],
-                            energies: vec![0.0; k],
-                        }
+                        AgentForecast::from_energies(vec![f; k], vec![0.0; k])
                     })
                     .collect(),
             })
@@ -76,20 +73,38 @@ impl Predictor for ConstantVelocity {
     }
 }
 
-/// Best-of-K ADE/FDE over one set of scenes.
+/// Best-of-K ADE/FDE over one set of scenes, with the errors of the sample the
+/// predictor ranks first and how well its ranking orders the samples by error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     pub windows: usize,
     pub ade: f64,
     pub fde: f64,
+    /// ADE/FDE of the rank-0 sample (the predictor's single best guess).
+    pub top1: TopOne,
+    /// Spearman ρ between each sample's published rank and its ADE, averaged over the
+    /// agents where it is defined (positive: earlier ranks have smaller errors); `None`
+    /// when no agent's samples differ.
+    pub rank_rho: Option<f64>,
 }
 
-/// Sums per-window best-of-K errors; [`Accumulator::score`] averages them.
+/// Errors of one chosen sample per window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TopOne {
+    pub ade: f64,
+    pub fde: f64,
+}
+
+/// Sums per-window errors; [`Accumulator::score`] averages them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Accumulator {
     n: usize,
     ade: f64,
     fde: f64,
+    top1_ade: f64,
+    top1_fde: f64,
+    rho_sum: f64,
+    rho_n: usize,
 }
 
 impl Accumulator {
@@ -98,6 +113,20 @@ impl Accumulator {
         self.n += 1;
         self.ade += a as f64;
         self.fde += f as f64;
+        let order = forecast.ranked();
+        if let Some(&first) = order.first() {
+            self.top1_ade += ade(&forecast.samples[first], truth) as f64;
+            self.top1_fde += fde(&forecast.samples[first], truth) as f64;
+        }
+        let rank: Vec<f32> = (0..order.len()).map(|r| r as f32).collect();
+        let err: Vec<f32> = order
+            .iter()
+            .map(|&i| ade(&forecast.samples[i], truth))
+            .collect();
+        if let Some(r) = spearman(&rank, &err) {
+            self.rho_sum += r;
+            self.rho_n += 1;
+        }
     }
     pub fn score(&self) -> Score {
         let n = self.n.max(1) as f64;
@@ -105,6 +134,11 @@ impl Accumulator {
             windows: self.n,
             ade: self.ade / n,
             fde: self.fde / n,
+            top1: TopOne {
+                ade: self.top1_ade / n,
+                fde: self.top1_fde / n,
+            },
+            rank_rho: (self.rho_n > 0).then(|| self.rho_sum / self.rho_n as f64),
         }
     }
 }
@@ -154,6 +188,24 @@ pub fn evaluate(
         progress(chunk.len());
     }
     Ok(acc.score())
+}
+
+/// The scenes with Gaussian noise of σ `sigma` metres (per coordinate, seeded) added to
+/// every observed position, as a tracker's jitter would; the true futures stay clean.
+pub fn with_obs_noise(scenes: &[Scene], sigma: f32, seed: u64) -> Vec<Scene> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut out = scenes.to_vec();
+    for s in &mut out {
+        for a in &mut s.agents {
+            for p in &mut a.obs {
+                let dx: f32 = rng.sample(rand_distr::StandardNormal);
+                let dy: f32 = rng.sample(rand_distr::StandardNormal);
+                *p += Vec2::new(dx, dy) * sigma;
+            }
+        }
+    }
+    out
 }
 
 /// Consecutive runs of whole scenes holding about `max_agents` agents each (a scene
@@ -213,6 +265,22 @@ mod tests {
         let s = evaluate(&mut ConstantVelocity, &scenes, 3, 100, &mut |_| {}).unwrap();
         assert_eq!(s.windows, 2);
         assert!(s.ade < 1e-5 && s.fde < 1e-5, "{s:?}");
+        assert!(s.top1.ade < 1e-5 && s.top1.fde < 1e-5, "{s:?}");
+        // All K samples are equal: no ranking to judge.
+        assert_eq!(s.rank_rho, None);
+        // Noise moves the observations only, by about σ.
+        let noisy = with_obs_noise(&scenes, 0.1, 7);
+        let a = &noisy[0].agents[0];
+        assert_eq!(a.future, scenes[0].agents[0].future);
+        let moved: f32 = a
+            .obs
+            .iter()
+            .zip(&scenes[0].agents[0].obs)
+            .map(|(p, q)| (p - q).norm())
+            .sum::<f32>()
+            / OBS_LEN as f32;
+        assert!(moved > 0.03 && moved < 0.3, "{moved}");
+        assert_eq!(with_obs_noise(&scenes, 0.1, 7), noisy);
     }
 
     #[test]
@@ -237,6 +305,8 @@ mod tests {
             windows: 1,
             ade: a,
             fde: f,
+            top1: TopOne { ade: a, fde: f },
+            rank_rho: None,
         };
         let (a, f) = average(&[s(1.0, 2.0), s(3.0, 4.0)]).unwrap();
         assert_eq!((a, f), (2.0, 3.0));

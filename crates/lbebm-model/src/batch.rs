@@ -1,8 +1,35 @@
 //! Scenes → tensors in the model frame, and model outputs → world coordinates.
 
+use crate::config::Frame;
 use crate::model::scene_mask;
 use candle_core::{Device, Result, Tensor};
-use lbebm_types::{Normalizer, Scene, Vec2, OBS_LEN, PRED_LEN};
+use lbebm_types::{AgentWindow, Normalizer, Scene, Vec2, OBS_LEN, PRED_LEN};
+
+/// Below this displacement (metres) a stretch of the history says nothing reliable
+/// about the heading: 0.1 m over 0.8 s is a slow shuffle, within tracker noise.
+const MIN_HEADING_DISP: f32 = 0.1;
+
+/// The direction an agent is walking in at its last observation, in radians: from the
+/// last 0.8 s, else from the whole history, else `None` (standing still).
+pub fn heading(a: &AgentWindow) -> Option<f32> {
+    let last = a.last_obs();
+    [a.obs[OBS_LEN - 3], a.obs[0]]
+        .into_iter()
+        .map(|p| last - p)
+        .find(|d| d.norm() >= MIN_HEADING_DISP)
+        .map(|d| d.y.atan2(d.x))
+}
+
+/// The normaliser of one agent: origin at its last observation, scaled, rotated by
+/// `angle` in the world frame, or so that its heading points along +x in the heading
+/// frame (`angle` then only turns agents that stand still).
+pub fn normalizer(a: &AgentWindow, frame: Frame, scale: f32, angle: f32) -> Normalizer {
+    let angle = match frame {
+        Frame::World => angle,
+        Frame::Heading => heading(a).map_or(angle, |h| -h),
+    };
+    Normalizer::new(a.last_obs(), scale, angle)
+}
 
 /// A batch of whole scenes as model inputs.
 #[derive(Debug)]
@@ -19,6 +46,17 @@ pub struct SceneBatch {
 impl SceneBatch {
     /// `angles[i]` rotates scene `i` (augmentation); `None` means no rotation.
     pub fn new(scenes: &[Scene], scale: f32, angles: Option<&[f32]>, dev: &Device) -> Result<Self> {
+        Self::with_frame(scenes, Frame::World, scale, angles, dev)
+    }
+
+    /// [`SceneBatch::new`] in the given agent frame (see [`normalizer`]).
+    pub fn with_frame(
+        scenes: &[Scene],
+        frame: Frame,
+        scale: f32,
+        angles: Option<&[f32]>,
+        dev: &Device,
+    ) -> Result<Self> {
         let n: usize = scenes.iter().map(|s| s.len()).sum();
         let mut obs = Vec::with_capacity(n * OBS_LEN * 2);
         let mut fut = Vec::with_capacity(n * PRED_LEN * 2);
@@ -27,7 +65,7 @@ impl SceneBatch {
         for (si, s) in scenes.iter().enumerate() {
             let angle = angles.map_or(0.0, |a| a[si]);
             for a in &s.agents {
-                let nm = Normalizer::new(a.last_obs(), scale, angle);
+                let nm = normalizer(a, frame, scale, angle);
                 for p in &a.obs {
                     let q = nm.to_model(*p);
                     obs.extend_from_slice(&[q.x, q.y]);

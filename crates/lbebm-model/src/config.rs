@@ -32,6 +32,21 @@ pub struct ModelConfig {
     pub nl_rounds: usize,
     /// Hidden widths of the energy net (GELU between layers, scalar out).
     pub ebm_hidden: Vec<usize>,
+    /// The frame each agent's positions are given to the network in.
+    pub frame: Frame,
+}
+
+/// The frame of an agent's model inputs and outputs. Both put the origin at the last
+/// observed position; they differ in the rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Frame {
+    /// World axes (rotated by the training augmentation only).
+    #[default]
+    World,
+    /// Rotated so that the agent's recent heading points along +x (agents that stand
+    /// still keep the world axes): the network never has to learn rotation invariance.
+    Heading,
 }
 
 impl Default for ModelConfig {
@@ -53,6 +68,7 @@ impl Default for ModelConfig {
             nl_dim: 128,
             nl_rounds: 3,
             ebm_hidden: vec![200, 200],
+            frame: Frame::World,
         }
     }
 }
@@ -93,6 +109,43 @@ impl Default for LangevinConfig {
     }
 }
 
+/// How the K returned samples are scored and ranked (prediction only; see
+/// [`crate::rank`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RankConfig {
+    pub method: RankMethod,
+    /// Kernel bandwidth of [`RankMethod::Density`], metres (RMS over the 12 steps).
+    pub bandwidth: f32,
+    /// σ (metres, RMS over the 12 steps) of a Gaussian prior centred on the
+    /// constant-velocity extrapolation, multiplied into the density (0: off).
+    pub cv_sigma: f32,
+    /// Return the best-scoring candidate among the K (in place of the covering member
+    /// nearest to it), so that rank 0 is the mode of the candidates.
+    pub mode_first: bool,
+}
+
+impl Default for RankConfig {
+    fn default() -> Self {
+        Self {
+            method: RankMethod::Energy,
+            bandwidth: 0.5,
+            cv_sigma: 0.0,
+            mode_first: false,
+        }
+    }
+}
+
+/// What a sample's score is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RankMethod {
+    /// The prior's energy of the latent belief (lower energy ranks first).
+    Energy,
+    /// Kernel density of the drawn candidates at the trajectory (its mode ranks first).
+    Density,
+}
+
 /// Reduction of a per-agent loss term over a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -127,6 +180,12 @@ pub struct TrainConfig {
     pub subgoal_coef: f64,
     /// Random rotation of whole scenes.
     pub rotate: bool,
+    /// Mirror half of the training scenes (y → −y): walking has no handedness that the
+    /// few training scenes should teach.
+    pub mirror: bool,
+    /// σ of a log-normal factor that scales whole training scenes (0: off): speeds vary
+    /// between scenes and recordings more than within the few training scenes.
+    pub scale_sigma: f64,
     /// Samples for validation best-of-K.
     pub val_samples: usize,
     /// Stop when validation ADE has not improved for this many epochs (0: never).
@@ -157,6 +216,8 @@ impl Default for TrainConfig {
             energy_reg: 0.0,
             subgoal_coef: 1.0,
             rotate: true,
+            mirror: false,
+            scale_sigma: 0.0,
             val_samples: 20,
             patience: 0,
             batch_parts: 2,
@@ -171,6 +232,7 @@ pub struct Config {
     pub model: ModelConfig,
     pub langevin: LangevinConfig,
     pub train: TrainConfig,
+    pub rank: RankConfig,
 }
 
 /// A [`Config`] that passed [`Config::check`].
@@ -285,6 +347,17 @@ impl Config {
             }
         }
         let t = &self.train;
+        let r = &self.rank;
+        for (n, v) in [("bandwidth", r.bandwidth), ("cv_sigma", r.cv_sigma)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(format!("rank.{n} must be a non-negative number")));
+            }
+        }
+        if r.method == RankMethod::Density && r.bandwidth == 0.0 {
+            return Err(bad(
+                "rank.bandwidth must be positive for the density method".into(),
+            ));
+        }
         pos(t.batch_agents, "train.batch_agents")?;
         pos(t.val_samples, "train.val_samples")?;
         pos(t.lr_step, "train.lr_step")?;
@@ -302,6 +375,7 @@ impl Config {
             ("cd_coef", t.cd_coef),
             ("energy_reg", t.energy_reg),
             ("subgoal_coef", t.subgoal_coef),
+            ("scale_sigma", t.scale_sigma),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(bad(format!("train.{n} must be a non-negative number")));

@@ -15,6 +15,7 @@ pub mod fused;
 pub mod model;
 pub mod nn;
 pub mod predictor;
+pub mod rank;
 pub mod train;
 
 pub use candle_core::Device;

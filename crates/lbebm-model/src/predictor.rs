@@ -4,7 +4,7 @@ use crate::batch::{to_world, SceneBatch};
 use crate::fast::FastModel;
 use crate::model::Lbebm;
 use lbebm_eval::{BoxError, Predictor};
-use lbebm_types::{AgentForecast, Scene, SceneForecast, PRED_LEN};
+use lbebm_types::{softmax, AgentForecast, Scene, SceneForecast, OBS_LEN, PRED_LEN};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -62,15 +62,16 @@ impl LbebmPredictor {
         self.rng = StdRng::seed_from_u64(seed);
     }
 
-    /// Forecasts for scenes, world coordinates, samples in sampling order.
+    /// Forecasts for scenes, world coordinates; each agent's weights (from the
+    /// configured [`crate::config::RankConfig`]) say which sample ranks first.
     pub fn forecast(
         &mut self,
         scenes: &[Scene],
         k: usize,
     ) -> candle_core::Result<Vec<SceneForecast>> {
         let dev = self.model.device().clone();
-        let scale = self.model.config().model.data_scale;
-        let b = SceneBatch::new(scenes, scale, None, &dev)?;
+        let m = &self.model.config().model;
+        let b = SceneBatch::with_frame(scenes, m.frame, m.data_scale, None, &dev)?;
         if b.is_empty() {
             return Ok(scenes
                 .iter()
@@ -100,25 +101,29 @@ impl LbebmPredictor {
                 )
             }
         };
-        let (fut, en, k) = if k > k_out {
-            select_covering(&fut, &en, b.len(), k, k_out)
-        } else {
-            (fut, en, k)
-        };
+        // Per agent: which K of the drawn samples to return, and their scores.
+        let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
+        let rank = &self.model.config().rank;
+        const D: usize = PRED_LEN * 2;
         let mut out = Vec::with_capacity(scenes.len());
         let mut agent = 0;
         for s in scenes {
             let mut agents = Vec::with_capacity(s.len());
             for _ in 0..s.len() {
                 let nm = &b.norms[agent];
-                let samples = (0..k)
-                    .map(|j| {
-                        let r = (agent * k + j) * PRED_LEN * 2;
-                        to_world(&fut[r..r + PRED_LEN * 2], nm)
-                    })
-                    .collect();
-                let energies = en[agent * k..(agent + 1) * k].to_vec();
-                agents.push(AgentForecast { samples, energies });
+                let cands = &fut[agent * k * D..(agent + 1) * k * D];
+                let energies = &en[agent * k..(agent + 1) * k];
+                let obs_row = &obs[agent * OBS_LEN * 2..(agent + 1) * OBS_LEN * 2];
+                let (chosen, scores) =
+                    crate::rank::choose(rank, cands, energies, obs_row, m.data_scale, k_out);
+                agents.push(AgentForecast {
+                    samples: chosen
+                        .iter()
+                        .map(|&j| to_world(&cands[j * D..(j + 1) * D], nm))
+                        .collect(),
+                    energies: chosen.iter().map(|&j| energies[j]).collect(),
+                    weights: softmax(&scores),
+                });
                 agent += 1;
             }
             out.push(SceneForecast { agents });
@@ -134,69 +139,4 @@ impl Predictor for LbebmPredictor {
     fn predict(&mut self, scenes: &[Scene], k: usize) -> Result<Vec<SceneForecast>, BoxError> {
         Ok(self.forecast(scenes, k)?)
     }
-}
-
-/// For each agent, picks `k_out` of its `k` samples that cover them: k-means on the
-/// flattened trajectories (farthest-point start from the lowest-energy sample, so it is
-/// deterministic), then the member nearest each centre.
-fn select_covering(
-    fut: &[f32],
-    en: &[f32],
-    n: usize,
-    k: usize,
-    k_out: usize,
-) -> (Vec<f32>, Vec<f32>, usize) {
-    const D: usize = PRED_LEN * 2;
-    let mut out_f = Vec::with_capacity(n * k_out * D);
-    let mut out_e = Vec::with_capacity(n * k_out);
-    let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
-    for a in 0..n {
-        let rows: Vec<&[f32]> = (0..k)
-            .map(|j| &fut[(a * k + j) * D..(a * k + j + 1) * D])
-            .collect();
-        let e = &en[a * k..(a + 1) * k];
-        // Farthest-point initialisation.
-        let first = (0..k).min_by(|&i, &j| e[i].total_cmp(&e[j])).unwrap_or(0);
-        let mut centres: Vec<Vec<f32>> = vec![rows[first].to_vec()];
-        let mut near: Vec<f32> = rows.iter().map(|r| dist(r, rows[first])).collect();
-        while centres.len() < k_out {
-            let far = (0..k)
-                .max_by(|&i, &j| near[i].total_cmp(&near[j]))
-                .unwrap_or(0);
-            centres.push(rows[far].to_vec());
-            for (i, r) in rows.iter().enumerate() {
-                near[i] = near[i].min(dist(r, rows[far]));
-            }
-        }
-        // Lloyd iterations.
-        let mut assign = vec![0usize; k];
-        for _ in 0..10 {
-            for (i, r) in rows.iter().enumerate() {
-                assign[i] = (0..k_out)
-                    .min_by(|&c, &d| dist(r, &centres[c]).total_cmp(&dist(r, &centres[d])))
-                    .unwrap_or(0);
-            }
-            for (c, centre) in centres.iter_mut().enumerate() {
-                let members: Vec<usize> = (0..k).filter(|&i| assign[i] == c).collect();
-                if members.is_empty() {
-                    continue;
-                }
-                for (d, v) in centre.iter_mut().enumerate() {
-                    *v = members.iter().map(|&i| rows[i][d]).sum::<f32>() / members.len() as f32;
-                }
-            }
-        }
-        // The member nearest each centre (distinct samples).
-        let mut used = vec![false; k];
-        for centre in &centres {
-            let pick = (0..k)
-                .filter(|&i| !used[i])
-                .min_by(|&i, &j| dist(rows[i], centre).total_cmp(&dist(rows[j], centre)))
-                .unwrap_or(0);
-            used[pick] = true;
-            out_f.extend_from_slice(rows[pick]);
-            out_e.push(e[pick]);
-        }
-    }
-    (out_f, out_e, k_out)
 }

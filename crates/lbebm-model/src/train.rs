@@ -455,7 +455,7 @@ pub fn batch_grads(
     dev: &Device,
 ) -> Result<(Losses, Tensor, Vec<GradStore>), ModelError> {
     use rayon::prelude::*;
-    let scale = model.config().model.data_scale;
+    let (scale, frame) = (model.config().model.data_scale, model.config().model.frame);
     let total: usize = scenes.iter().map(Scene::len).sum();
     // Scene ranges with about total/parts agents each.
     let mut cuts = vec![0usize];
@@ -473,7 +473,13 @@ pub fn batch_grads(
     let row_of = |si: usize| -> usize { scenes[..si].iter().map(Scene::len).sum() };
     let work = |&(s0, s1): &(usize, usize)| -> Result<_, ModelError> {
         let (r0, r1) = (row_of(s0), row_of(s1));
-        let b = SceneBatch::new(&scenes[s0..s1], scale, angles.map(|a| &a[s0..s1]), dev)?;
+        let b = SceneBatch::with_frame(
+            &scenes[s0..s1],
+            frame,
+            scale,
+            angles.map(|a| &a[s0..s1]),
+            dev,
+        )?;
         let n = r1 - r0;
         let w = n as f64 / total as f64;
         let (loss_t, l, z_neg) =
@@ -586,6 +592,34 @@ fn batches(scenes: &[Scene], order: &[usize], max_agents: usize) -> Vec<Vec<usiz
     out
 }
 
+/// Mirrors and scales whole scenes as `t` asks. Draws nothing when both are off, so
+/// configs without them reproduce the random stream of earlier versions.
+fn augment(scenes: &mut [Scene], t: &crate::config::TrainConfig, rng: &mut StdRng) {
+    if !t.mirror && t.scale_sigma == 0.0 {
+        return;
+    }
+    for s in scenes {
+        let flip = t.mirror && rng.gen_bool(0.5);
+        let factor = if t.scale_sigma > 0.0 {
+            (t.scale_sigma as f32 * rng.sample::<f32, _>(rand_distr::StandardNormal)).exp()
+        } else {
+            1.0
+        };
+        let map = |p: &mut lbebm_types::Vec2| {
+            if flip {
+                p.y = -p.y;
+            }
+            *p *= factor;
+        };
+        for a in &mut s.agents {
+            a.obs.iter_mut().for_each(map);
+            if let Some(f) = a.future.as_mut() {
+                f.iter_mut().for_each(map);
+            }
+        }
+    }
+}
+
 /// Validation best-of-K ADE/FDE (metres) with a fixed seed.
 pub fn validate(
     model: &Lbebm,
@@ -679,7 +713,8 @@ pub fn train(
         obs.epoch_start(epoch, bs.len());
         let mut sum = Losses::default();
         for (bi, idx) in bs.iter().enumerate() {
-            let scenes: Vec<Scene> = idx.iter().map(|&i| train[i].clone()).collect();
+            let mut scenes: Vec<Scene> = idx.iter().map(|&i| train[i].clone()).collect();
+            augment(&mut scenes, t, &mut rng);
             let angles: Option<Vec<f32>> = t.rotate.then(|| {
                 scenes
                     .iter()

@@ -49,7 +49,8 @@ fn finite_sample(s: &lbebm_types::Future) -> bool {
     s.iter().all(|p| p.x.is_finite() && p.y.is_finite())
 }
 
-/// One agent's samples sorted by energy, without non-finite ones, with weights.
+/// One agent's samples from the most to the least likely, without non-finite ones,
+/// with their energies and weights.
 fn ranked(f: &AgentForecast) -> Vec<(usize, f32, f32)> {
     let w = f.weights();
     f.ranked()
@@ -208,17 +209,19 @@ mod tests {
     fn forecast(n: usize, energies: &[f32]) -> SceneForecast {
         SceneForecast {
             agents: (0..n)
-                .map(|i| AgentForecast {
-                    samples: energies
-                        .iter()
-                        .enumerate()
-                        .map(|(j, _)| {
-                            std::array::from_fn(|s| {
-                                Vec2::new(i as f32 + 0.1 * (s + 1) as f32, j as f32)
+                .map(|i| {
+                    AgentForecast::from_energies(
+                        energies
+                            .iter()
+                            .enumerate()
+                            .map(|(j, _)| {
+                                std::array::from_fn(|s| {
+                                    Vec2::new(i as f32 + 0.1 * (s + 1) as f32, j as f32)
+                                })
                             })
-                        })
-                        .collect(),
-                    energies: energies.to_vec(),
+                            .collect(),
+                        energies.to_vec(),
+                    )
                 })
                 .collect(),
         }

@@ -187,10 +187,7 @@ mod tests {
                         let v = a.obs[7] - a.obs[6];
                         let f: lbebm_types::Future =
                             std::array::from_fn(|i| a.obs[7] + v * (i + 1) as f32);
-                        AgentForecast {
-                            samples: vec![f; k],
-                            energies: (0..k).map(|j| j as f32).collect(),
-                        }
+                        AgentForecast::from_energies(vec![f; k], (0..k).map(|j| j as f32).collect())
                     })
                     .collect(),
             })

@@ -80,28 +80,52 @@ impl Scene {
 }
 
 /// K sampled futures for one agent, in world coordinates, each with the energy the
-/// model gave its latent belief (lower is more plausible). A predictor without
-/// energies reports zeros.
+/// model gave its latent belief and a normalised weight: how likely the sample is
+/// relative to the other K (the weights sum to 1; the predictor says how it scored
+/// them). A predictor without either reports zero energies and equal weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentForecast {
     pub samples: Vec<Future>,
     pub energies: Vec<f32>,
+    pub weights: Vec<f32>,
 }
 
 impl AgentForecast {
-    /// Sample indices sorted by increasing energy (most plausible first).
+    /// Weights from energies alone: the softmax of the negative energies.
+    pub fn from_energies(samples: Vec<Future>, energies: Vec<f32>) -> Self {
+        let weights = softmax(&energies.iter().map(|e| -e).collect::<Vec<_>>());
+        Self {
+            samples,
+            energies,
+            weights,
+        }
+    }
+
+    /// Sample indices from the most to the least likely: by decreasing weight, ties
+    /// broken by increasing energy, then by index.
     pub fn ranked(&self) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..self.samples.len()).collect();
-        idx.sort_by(|&a, &b| self.energies[a].total_cmp(&self.energies[b]));
+        let w = |i: usize| self.weights.get(i).copied().unwrap_or(0.0);
+        let e = |i: usize| self.energies.get(i).copied().unwrap_or(0.0);
+        idx.sort_by(|&a, &b| w(b).total_cmp(&w(a)).then(e(a).total_cmp(&e(b))));
         idx
     }
 
-    /// Softmax of the negative energies: a normalised weight per sample.
-    pub fn weights(&self) -> Vec<f32> {
-        let m = self.energies.iter().copied().fold(f32::INFINITY, f32::min);
-        let e: Vec<f32> = self.energies.iter().map(|&x| (m - x).exp()).collect();
-        let s: f32 = e.iter().sum();
-        e.iter().map(|x| x / s).collect()
+    /// The normalised weight of each sample.
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+}
+
+/// `exp(x_i) / Σ exp(x_j)`, computed stably; equal weights when all are −∞ or NaN.
+pub fn softmax(x: &[f32]) -> Vec<f32> {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = x.iter().map(|&v| (v - m).exp()).collect();
+    let s: f32 = e.iter().sum();
+    if s.is_finite() && s > 0.0 {
+        e.iter().map(|v| v / s).collect()
+    } else {
+        vec![1.0 / x.len().max(1) as f32; x.len()]
     }
 }
 
@@ -196,13 +220,19 @@ mod tests {
 
     #[test]
     fn ranking_and_weights_follow_energy() {
-        let f = AgentForecast {
-            samples: vec![[Vec2::zeros(); PRED_LEN]; 3],
-            energies: vec![2.0, -1.0, 0.5],
-        };
+        let f =
+            AgentForecast::from_energies(vec![[Vec2::zeros(); PRED_LEN]; 3], vec![2.0, -1.0, 0.5]);
         assert_eq!(f.ranked(), vec![1, 2, 0]);
         let w = f.weights();
         assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(w[1] > w[2] && w[2] > w[0]);
+        // Stored weights rank, not energies; equal weights fall back to energy order.
+        let g = AgentForecast {
+            weights: vec![0.2, 0.2, 0.6],
+            ..f.clone()
+        };
+        assert_eq!(g.ranked(), vec![2, 1, 0]);
+        let eq = softmax(&[f32::NEG_INFINITY; 4]);
+        assert_eq!(eq, vec![0.25; 4]);
     }
 }

@@ -1,0 +1,253 @@
+//! Choosing and scoring the K samples returned for each agent, from the candidates the
+//! sampler drew: which K cover the candidates, and how likely each of them is.
+//!
+//! Everything here works on one agent's candidates as flat rows of `2·PRED_LEN` floats
+//! in the model frame (relative to the agent's last observation, scaled), and never sees
+//! the truth. A leaf module: plain slices in, indices and scores out.
+
+use crate::config::{RankConfig, RankMethod};
+use lbebm_types::{OBS_LEN, PRED_LEN};
+
+/// Floats per trajectory row.
+const D: usize = PRED_LEN * 2;
+
+fn dist2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+fn row(cands: &[f32], i: usize) -> &[f32] {
+    &cands[i * D..(i + 1) * D]
+}
+
+/// Picks `k_out` of the `cands.len() / D` candidates that cover them: k-means on the
+/// whole trajectories (farthest-point start from the lowest-energy candidate, so it is
+/// deterministic), then the member nearest each centre. Returns candidate indices.
+pub fn covering(cands: &[f32], energies: &[f32], k_out: usize) -> Vec<usize> {
+    let k = energies.len();
+    debug_assert_eq!(cands.len(), k * D);
+    if k_out >= k {
+        return (0..k).collect();
+    }
+    let first = (0..k)
+        .min_by(|&i, &j| energies[i].total_cmp(&energies[j]))
+        .unwrap_or(0);
+    let mut centres: Vec<Vec<f32>> = vec![row(cands, first).to_vec()];
+    let mut near: Vec<f32> = (0..k)
+        .map(|i| dist2(row(cands, i), row(cands, first)))
+        .collect();
+    while centres.len() < k_out {
+        let far = (0..k)
+            .max_by(|&i, &j| near[i].total_cmp(&near[j]))
+            .unwrap_or(0);
+        centres.push(row(cands, far).to_vec());
+        for (i, n) in near.iter_mut().enumerate() {
+            *n = n.min(dist2(row(cands, i), row(cands, far)));
+        }
+    }
+    // Lloyd iterations.
+    let mut assign = vec![0usize; k];
+    for _ in 0..10 {
+        for (i, a) in assign.iter_mut().enumerate() {
+            let r = row(cands, i);
+            *a = (0..k_out)
+                .min_by(|&c, &d| dist2(r, &centres[c]).total_cmp(&dist2(r, &centres[d])))
+                .unwrap_or(0);
+        }
+        for (c, centre) in centres.iter_mut().enumerate() {
+            let members: Vec<usize> = (0..k).filter(|&i| assign[i] == c).collect();
+            if members.is_empty() {
+                continue;
+            }
+            for (d, v) in centre.iter_mut().enumerate() {
+                *v = members.iter().map(|&i| cands[i * D + d]).sum::<f32>() / members.len() as f32;
+            }
+        }
+    }
+    // The member nearest each centre (distinct candidates).
+    let mut used = vec![false; k];
+    centres
+        .iter()
+        .map(|centre| {
+            let pick = (0..k)
+                .filter(|&i| !used[i])
+                .min_by(|&i, &j| {
+                    dist2(row(cands, i), centre).total_cmp(&dist2(row(cands, j), centre))
+                })
+                .unwrap_or(0);
+            used[pick] = true;
+            pick
+        })
+        .collect()
+}
+
+/// Log-scores of every candidate (higher: more likely), without the truth.
+///
+/// - [`RankMethod::Energy`]: `−energy` (the prior's score of the latent belief).
+/// - [`RankMethod::Density`]: the log of a Gaussian kernel density of the candidate
+///   cloud at each candidate, over whole trajectories (bandwidth in metres, as an RMS
+///   distance over the 12 steps), plus, when `cv_sigma > 0`, the log of a Gaussian
+///   prior centred on the constant-velocity extrapolation of the observed track.
+///
+/// `obs` is the agent's observed row (`2·OBS_LEN` floats, same frame), `scale` the
+/// model units per metre.
+pub fn scores(
+    cfg: &RankConfig,
+    cands: &[f32],
+    energies: &[f32],
+    obs: &[f32],
+    scale: f32,
+) -> Vec<f32> {
+    let k = energies.len();
+    match cfg.method {
+        RankMethod::Energy => energies.iter().map(|e| -e).collect(),
+        RankMethod::Density => {
+            // Kernel on the mean squared distance per step, in model units.
+            let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
+            let mut s: Vec<f32> = (0..k)
+                .map(|i| {
+                    let ri = row(cands, i);
+                    let logs: Vec<f32> = (0..k)
+                        .map(|j| -dist2(ri, row(cands, j)) / (2.0 * h2))
+                        .collect();
+                    log_sum_exp(&logs)
+                })
+                .collect();
+            if cfg.cv_sigma > 0.0 {
+                let (lx, ly) = (obs[2 * (OBS_LEN - 1)], obs[2 * (OBS_LEN - 1) + 1]);
+                let v = (lx - obs[2 * (OBS_LEN - 2)], ly - obs[2 * (OBS_LEN - 2) + 1]);
+                let cv: Vec<f32> = (0..PRED_LEN)
+                    .flat_map(|t| {
+                        let f = (t + 1) as f32;
+                        [lx + v.0 * f, ly + v.1 * f]
+                    })
+                    .collect();
+                let p2 = (cfg.cv_sigma * scale).powi(2) * PRED_LEN as f32;
+                for (i, si) in s.iter_mut().enumerate() {
+                    *si -= dist2(row(cands, i), &cv) / (2.0 * p2);
+                }
+            }
+            s
+        }
+    }
+}
+
+fn log_sum_exp(x: &[f32]) -> f32 {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + x.iter().map(|v| (v - m).exp()).sum::<f32>().ln()
+}
+
+/// The K candidates to return for one agent, and their log-scores: the covering
+/// choice (or all candidates when there are only K), with the best-scoring candidate
+/// swapped in for the member of its own cluster when `cfg.mode_first` asks for it, so
+/// that the single best guess is among the K.
+pub fn choose(
+    cfg: &RankConfig,
+    cands: &[f32],
+    energies: &[f32],
+    obs: &[f32],
+    scale: f32,
+    k_out: usize,
+) -> (Vec<usize>, Vec<f32>) {
+    let mut chosen = covering(cands, energies, k_out);
+    let s = scores(cfg, cands, energies, obs, scale);
+    if cfg.mode_first && cfg.method == RankMethod::Density {
+        let best = (0..s.len()).max_by(|&i, &j| s[i].total_cmp(&s[j]));
+        if let Some(best) = best.filter(|b| !chosen.contains(b)) {
+            // It replaces the returned member nearest to it (the one covering it).
+            let nearest = (0..chosen.len()).min_by(|&a, &b| {
+                dist2(row(cands, chosen[a]), row(cands, best))
+                    .total_cmp(&dist2(row(cands, chosen[b]), row(cands, best)))
+            });
+            if let Some(n) = nearest {
+                chosen[n] = best;
+            }
+        }
+    }
+    let picked = chosen.iter().map(|&i| s[i]).collect();
+    (chosen, picked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A straight trajectory along x at `v` per step, offset by `y`.
+    fn line(v: f32, y: f32) -> Vec<f32> {
+        (0..PRED_LEN)
+            .flat_map(|t| [v * (t + 1) as f32, y])
+            .collect()
+    }
+
+    fn cloud() -> (Vec<f32>, Vec<f32>) {
+        // Six candidates near y = 0, two outliers far off.
+        let ys = [0.0, 0.1, -0.1, 0.05, -0.05, 0.0, 20.0, -25.0];
+        let c: Vec<f32> = ys.iter().flat_map(|&y| line(1.0, y)).collect();
+        // Energies that favour the outliers: density must not follow them.
+        let e = vec![1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -5.0, -5.0];
+        (c, e)
+    }
+
+    #[test]
+    fn covering_spans_the_cloud_and_is_distinct() {
+        let (c, e) = cloud();
+        let got = covering(&c, &e, 3);
+        assert_eq!(got.len(), 3);
+        let mut sorted = got.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 3, "{got:?}");
+        // Both outliers are their own clusters; the dense group gets the third.
+        assert!(got.contains(&6) && got.contains(&7), "{got:?}");
+        assert_eq!(covering(&c, &e, 8), (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn density_prefers_the_dense_group_and_energy_the_low_energy() {
+        let (c, e) = cloud();
+        let obs = vec![0.0; 2 * OBS_LEN];
+        let dense = RankConfig {
+            method: RankMethod::Density,
+            bandwidth: 0.5,
+            cv_sigma: 0.0,
+            mode_first: true,
+        };
+        let s = scores(&dense, &c, &e, &obs, 1.0);
+        let best = (0..8).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
+        assert!(best < 6, "{s:?}");
+        assert!(s[6] < s[0] && s[7] < s[0]);
+        let en = RankConfig {
+            method: RankMethod::Energy,
+            ..dense.clone()
+        };
+        let s = scores(&en, &c, &e, &obs, 1.0);
+        assert_eq!(s[6], 5.0);
+        // With covering down to 3, the mode is swapped in when it was not chosen.
+        let (chosen, sc) = choose(&dense, &c, &e, &obs, 1.0, 3);
+        assert_eq!(chosen.len(), 3);
+        let s_all = scores(&dense, &c, &e, &obs, 1.0);
+        let top = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let best_all = s_all.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert_eq!(top, best_all);
+    }
+
+    #[test]
+    fn constant_velocity_prior_pulls_towards_the_observed_motion() {
+        // Observed: moving along +x at 1 per step, ending at the origin.
+        let obs: Vec<f32> = (0..OBS_LEN)
+            .flat_map(|t| [t as f32 - (OBS_LEN - 1) as f32, 0.0])
+            .collect();
+        // Two equally dense candidates: straight on, and standing still.
+        let c: Vec<f32> = [line(1.0, 0.0), line(0.0, 0.0)].concat();
+        let e = vec![0.0, 0.0];
+        let cfg = RankConfig {
+            method: RankMethod::Density,
+            bandwidth: 0.1,
+            cv_sigma: 1.0,
+            mode_first: false,
+        };
+        let s = scores(&cfg, &c, &e, &obs, 1.0);
+        assert!(s[0] > s[1], "{s:?}");
+    }
+}
