@@ -1,6 +1,6 @@
 //! `lbebm bench`: latency of prediction and of one training step at the reference
-//! sizes, on synthetic scenes (no data needed). Medians and p90 over ≥ 20 runs after a
-//! warm-up.
+//! sizes, on synthetic scenes (no data needed). Medians and p90 over the timed runs
+//! after a warm-up; prediction also as agent-samples per second.
 
 use crate::common::{device, load_model, BadInput};
 use anyhow::Result;
@@ -18,9 +18,17 @@ use std::time::Instant;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Agents in the predicted scene.
+    /// Agents predicted per timed run.
     #[arg(long, default_value_t = 32)]
     agents: usize,
+    /// Agents per synthetic scene: --agents is cut into scenes of this many (the last
+    /// may be smaller). Social pooling mixes agents of a scene only.
+    #[arg(long, default_value_t = 32)]
+    scene_agents: usize,
+    /// Agents per forward pass (whole scenes, as `eval` batches them): a timed run is
+    /// one pass per batch.
+    #[arg(long, default_value_t = 512)]
+    batch_agents: usize,
     /// Samples per agent.
     #[arg(long, default_value_t = 20)]
     samples: usize,
@@ -33,6 +41,9 @@ pub struct BenchArgs {
     /// Timed repetitions of each measurement.
     #[arg(long, default_value_t = 30)]
     reps: usize,
+    /// Untimed runs before the timed ones.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
     /// Agents per training batch.
     #[arg(long, default_value_t = 70)]
     batch: usize,
@@ -43,6 +54,10 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// On a GPU, draw the sampling noise on the device (its own generator, seeded from
+    /// ours) instead of on the host (the default: the CPU's numbers on every device).
+    #[arg(long)]
+    device_noise: bool,
     /// Skip the training-step measurement.
     #[arg(long)]
     no_train: bool,
@@ -52,13 +67,14 @@ pub struct BenchArgs {
     parts: Option<usize>,
 }
 
-fn synthetic(n_scenes: usize, per_scene: usize, seed: u64) -> Vec<Scene> {
+/// `agents` walkers in scenes of `per_scene` (the last one takes the rest).
+fn synthetic(agents: usize, per_scene: usize, seed: u64) -> Vec<Scene> {
     let mut r = StdRng::seed_from_u64(seed);
-    (0..n_scenes)
+    (0..agents.div_ceil(per_scene))
         .map(|i| Scene {
             source: "bench".into(),
             t: i as f64,
-            agents: (0..per_scene)
+            agents: (0..per_scene.min(agents - i * per_scene))
                 .map(|a| {
                     let p0 = Vec2::new(r.gen_range(-8.0..8.0), r.gen_range(-8.0..8.0));
                     let v = Vec2::new(r.gen_range(-0.6..0.6), r.gen_range(-0.6..0.6));
@@ -73,6 +89,38 @@ fn synthetic(n_scenes: usize, per_scene: usize, seed: u64) -> Vec<Scene> {
         .collect()
 }
 
+/// What ran the benchmark: the device asked for and, on a GPU, its name, compute
+/// capability and memory.
+pub fn device_report(name: &str, dev: &lbebm_model::Device) -> serde_json::Value {
+    let mut r = json!({
+        "device": name,
+        "cuda_build": cfg!(feature = "cuda"),
+        "threads": candle_core::utils::get_num_threads(),
+    });
+    gpu_details(&mut r, dev);
+    r
+}
+
+#[cfg(feature = "cuda")]
+fn gpu_details(r: &mut serde_json::Value, dev: &lbebm_model::Device) {
+    let Ok(cuda) = dev.as_cuda_device() else {
+        return;
+    };
+    let ctx = cuda.cuda_stream().context().clone();
+    if let Ok(n) = ctx.name() {
+        r["gpu"] = json!(n);
+    }
+    if let Ok((major, minor)) = ctx.compute_capability() {
+        r["compute_capability"] = json!(format!("{major}.{minor}"));
+    }
+    if let Ok(m) = ctx.total_mem() {
+        r["gpu_memory_gib"] = json!(m as f64 / (1u64 << 30) as f64);
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_details(_: &mut serde_json::Value, _: &lbebm_model::Device) {}
+
 fn stats(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
     let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
@@ -80,14 +128,22 @@ fn stats(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    if a.agents == 0 || a.samples == 0 || a.reps < 1 || a.batch == 0 {
-        return Err(
-            BadInput("--agents, --samples, --reps and --batch must be positive".into()).into(),
-        );
+    if a.agents == 0
+        || a.samples == 0
+        || a.reps < 1
+        || a.batch == 0
+        || a.scene_agents == 0
+        || a.batch_agents == 0
+    {
+        return Err(BadInput(
+            "--agents, --samples, --reps, --batch, --scene-agents and --batch-agents must be positive"
+                .into(),
+        )
+        .into());
     }
     let dev = device(&a.device)?;
     let threads = candle_core::utils::get_num_threads();
-    let warm = 3;
+    let warm = a.warmup;
     // Prediction.
     let model = match &a.model {
         Some(m) => load_model(Some(m), &dev)?.0.model,
@@ -98,39 +154,47 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
     };
     let mut p = LbebmPredictor::new(model, 7, "bench");
-    let scene = synthetic(1, a.agents, 1);
+    p.model.device_noise = a.device_noise;
+    let scenes = synthetic(a.agents, a.scene_agents, 1);
+    let batches = lbebm_eval::scene_batches(&scenes, a.batch_agents);
     let mut times = Vec::with_capacity(a.reps);
     for i in 0..warm + a.reps {
         let t0 = Instant::now();
-        let out = p.forecast(&scene, a.samples)?;
-        std::hint::black_box(&out);
+        for b in &batches {
+            // The forecasts are read back to the host: the time includes the device's work.
+            let out = p.forecast(b, a.samples)?;
+            std::hint::black_box(&out);
+        }
         if i >= warm {
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }
     }
     let (pm, p90) = stats(times);
     let mut report = json!({
-        "predict": {"agents": a.agents, "samples": a.samples, "threads": threads, "median_ms": pm, "p90_ms": p90},
+        "device": device_report(&a.device, &dev),
+        "predict": {
+            "agents": a.agents,
+            "samples": a.samples,
+            "drawn_per_agent": a.samples.max(p.candidates),
+            "scenes": scenes.len(),
+            "scene_agents": a.scene_agents.min(a.agents),
+            "batches": batches.len(),
+            "threads": threads,
+            "fast_path": p.uses_fast_path(),
+            "device_noise": a.device_noise && !dev.is_cpu(),
+            "reps": a.reps,
+            "median_ms": pm,
+            "p90_ms": p90,
+            "agent_samples_per_s": (a.agents * a.samples) as f64 / (pm / 1e3),
+        },
     });
     if !a.no_train {
         let cfg = Config::default().check()?;
         let (model, vm) = checkpoint::build(&cfg, &dev)?;
         seeded_init(&vm, 1)?;
         let mut adam = Adam::new(&vm, 1e-4)?;
-        let per = 7.min(a.batch);
-        let scenes = synthetic(a.batch.div_ceil(per), per, 2);
-        let mut agents = 0;
-        let scenes: Vec<Scene> = scenes
-            .into_iter()
-            .map(|mut s| {
-                let take = per.min(a.batch - agents);
-                s.agents.truncate(take);
-                agents += take;
-                s
-            })
-            .filter(|s| !s.is_empty())
-            .collect();
-        let n = agents;
+        let scenes = synthetic(a.batch, 7.min(a.batch), 2);
+        let n = a.batch;
         let parts = a.parts.unwrap_or(cfg.train.batch_parts);
         if parts == 0 {
             return Err(BadInput("--parts must be at least 1".into()).into());
@@ -150,16 +214,31 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }
         }
         let (tm, t90) = stats(times);
-        report["train_step"] =
-            json!({"batch": n, "threads": threads, "parts": parts, "median_ms": tm, "p90_ms": t90});
+        report["train_step"] = json!({
+            "batch": n,
+            "threads": threads,
+            "parts": parts,
+            "reps": a.reps,
+            "median_ms": tm,
+            "p90_ms": t90,
+            "agents_per_s": n as f64 / (tm / 1e3),
+        });
     }
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         let p = &report["predict"];
         println!(
-            "predict {} agents x {} samples, {} threads: median {:.2} ms, p90 {:.2} ms",
-            p["agents"], p["samples"], threads, pm, p90
+            "predict {} agents x {} samples ({} scenes, {} batches) on {}, {} threads: median {:.2} ms, p90 {:.2} ms, {:.0} agent-samples/s",
+            p["agents"],
+            p["samples"],
+            p["scenes"],
+            p["batches"],
+            a.device,
+            threads,
+            pm,
+            p90,
+            p["agent_samples_per_s"].as_f64().unwrap_or(f64::NAN)
         );
         if let Some(t) = report.get("train_step") {
             println!(

@@ -19,10 +19,23 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
+/// `lbebm --version`: the version and whether this build can run on a GPU.
+const VERSION: &str = if cfg!(feature = "cuda") {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (CUDA backend: --device cuda:N)"
+    )
+} else {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (CPU only: --device cuda:N needs a build with --features cuda)"
+    )
+};
+
 #[derive(Parser)]
 #[command(
     name = "lbebm",
-    version,
+    version = VERSION,
     about = "Pedestrian trajectory prediction with the Latent Belief Energy-Based Model"
 )]
 struct Cli {

@@ -50,7 +50,14 @@ impl SocialPooling {
 
 /// Additive mask for [`SocialPooling`]: 0 within a scene, −1e9 across scenes.
 /// `scene_sizes` lists the number of agents of consecutive scenes.
+///
+/// On the CPU the `N × N` values are written in place; on another device only the `N`
+/// scene numbers are uploaded and the mask is built there (an `N × N` upload per batch
+/// would cost more than the pooling itself). Both give exactly 0 and −1e9.
 pub fn scene_mask(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
+    if !device.is_cpu() {
+        return scene_mask_on_device(scene_sizes, device);
+    }
     let n: usize = scene_sizes.iter().sum();
     let mut m = vec![MASKED; n * n];
     let mut start = 0;
@@ -63,6 +70,23 @@ pub fn scene_mask(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
         start += s;
     }
     Tensor::from_vec(m, (n, n), device)
+}
+
+/// [`scene_mask`] built on `device` from the agents' scene numbers.
+fn scene_mask_on_device(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
+    let n: usize = scene_sizes.iter().sum();
+    let ids: Vec<u32> = scene_sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &s)| std::iter::repeat_n(i as u32, s))
+        .collect();
+    let ids = Tensor::from_vec(ids, n, device)?;
+    let same = ids
+        .unsqueeze(1)?
+        .broadcast_eq(&ids.unsqueeze(0)?)?
+        .to_dtype(candle_core::DType::F32)?;
+    // 1 → 0, 0 → −1e9 (both exact in f32).
+    same.affine(-(MASKED as f64), MASKED as f64)
 }
 
 /// θ, φ, g layers of social pooling and its number of rounds.
@@ -111,6 +135,13 @@ pub struct Lbebm {
     device: Device,
     /// Use the CPU fast path for Langevin chains in training (on by default).
     pub fast_langevin: bool,
+    /// Off the CPU, draw the sampling noise ([`Lbebm::sample`]) with the device's own
+    /// generator, seeded from the caller's at the first draw: no host work per draw, but
+    /// not the numbers of the CPU (off by default: then a seed gives the same noise on
+    /// every device).
+    pub device_noise: bool,
+    /// Whether the device's generator was seeded for `device_noise`.
+    device_seeded: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The random numbers of one training forward pass, drawn up front in the order the
@@ -194,6 +225,8 @@ impl Lbebm {
             ebm: EnergyNet::new(m.zdim, m.fdim, &m.ebm_hidden, vb.pp("ebm"))?,
             device: vb.device().clone(),
             fast_langevin: true,
+            device_noise: false,
+            device_seeded: Default::default(),
         })
     }
 
@@ -253,7 +286,23 @@ impl Lbebm {
         z0: &Tensor,
         cond: &crate::nn::EnergyCondition,
         steps: usize,
+        noise: Noise<'_>,
+    ) -> Result<Tensor> {
+        self.langevin_impl(z0, cond, steps, noise, !self.device.is_cpu())
+    }
+
+    /// The chains; with `upfront` the noise of all steps goes to the device in one
+    /// upload. Off the CPU an upload per step is a round trip to the host per step, so
+    /// there the noise of all steps is drawn (or scaled) at once on the host, in the
+    /// order and with the arithmetic of the per-step draws, and sliced per step: the
+    /// same numbers either way.
+    fn langevin_impl(
+        &self,
+        z0: &Tensor,
+        cond: &crate::nn::EnergyCondition,
+        steps: usize,
         mut noise: Noise<'_>,
+        upfront: bool,
     ) -> Result<Tensor> {
         let l = &self.cfg.langevin;
         let s = l.step_size as f64;
@@ -261,11 +310,41 @@ impl Lbebm {
         let mut z = z0.detach();
         let dims = z.dims2()?;
         let n = dims.0 * dims.1;
+        if let Noise::Drawn(d) = &noise {
+            if d.len() < steps * n {
+                candle_core::bail!(
+                    "langevin: {} noise values for {steps} steps of {}×{}",
+                    d.len(),
+                    dims.0,
+                    dims.1
+                )
+            }
+        }
+        let all = if !upfront || steps == 0 {
+            None
+        } else {
+            let shape = (steps * dims.0, dims.1);
+            match &mut noise {
+                Noise::Off => None,
+                Noise::Rng(r) if self.device_noise => {
+                    Some(self.randn_on_device(*r, shape, l.step_size)?)
+                }
+                Noise::Rng(r) => Some(randn(*r, shape, l.step_size, &self.device)?),
+                Noise::Drawn(d) => {
+                    let e: Vec<f32> = d[..steps * n].iter().map(|v| v * l.step_size).collect();
+                    Some(Tensor::from_vec(e, shape, &self.device)?)
+                }
+            }
+        };
         for step in 0..steps {
             let (_, g) = self.ebm.energy_and_grad(&z, cond)?;
             // z − ½s²(g + z/σ²)
             let drift = (g + (&z * inv_var)?)?;
             z = (&z - (drift * (0.5 * s * s))?)?;
+            if let Some(all) = &all {
+                z = (z + all.narrow(0, step * dims.0, dims.0)?)?;
+                continue;
+            }
             match &mut noise {
                 Noise::Off => {}
                 Noise::Rng(r) => z = (z + randn(*r, dims, l.step_size, &self.device)?)?,
@@ -279,6 +358,22 @@ impl Lbebm {
             }
         }
         Ok(z)
+    }
+
+    /// Normals times `std` from the device's generator, seeded from `rng` at the first
+    /// draw (so the same seed and calls give the same numbers on one device; seeding
+    /// once keeps the generator's set-up out of every draw).
+    fn randn_on_device(
+        &self,
+        rng: &mut dyn rand::RngCore,
+        shape: (usize, usize),
+        std: f32,
+    ) -> Result<Tensor> {
+        use std::sync::atomic::Ordering;
+        if !self.device_seeded.swap(true, Ordering::Relaxed) {
+            self.device.set_seed(rng.next_u64())?;
+        }
+        Tensor::randn(0f32, std, shape, &self.device)
     }
 
     /// Decodes plan then trajectory from context rows and latents.
@@ -311,12 +406,12 @@ impl Lbebm {
         let ck = rep(&c)?;
         let cond = crate::nn::EnergyCondition(rep(&cond_n.0)?);
         let l = &self.cfg.langevin;
-        let z0 = randn(
-            rng,
-            (n * k, self.cfg.model.zdim),
-            l.init_sigma,
-            &self.device,
-        )?;
+        let shape = (n * k, self.cfg.model.zdim);
+        let z0 = if self.device_noise && !self.device.is_cpu() {
+            self.randn_on_device(rng, shape, l.init_sigma)?
+        } else {
+            randn(rng, shape, l.init_sigma, &self.device)?
+        };
         let z = if noise {
             self.langevin(&z0, &cond, steps, Some(rng))?
         } else {
@@ -390,5 +485,74 @@ impl Lbebm {
             },
             z_neg,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The mask built from scene numbers (the GPU's way) is the CPU's, bit for bit.
+    #[test]
+    fn scene_mask_from_ids_matches_the_written_one() -> Result<()> {
+        for sizes in [vec![1], vec![3, 1, 4], vec![2, 2, 2, 5, 1]] {
+            let cpu = scene_mask(&sizes, &Device::Cpu)?;
+            let ids = scene_mask_on_device(&sizes, &Device::Cpu)?;
+            assert_eq!(cpu.dims(), ids.dims());
+            assert_eq!(bits(&cpu), bits(&ids), "{sizes:?}");
+        }
+        Ok(())
+    }
+
+    /// Noise uploaded once for all steps (the GPU's way) gives the chains of the
+    /// per-step draws, bit for bit, for every kind of noise.
+    #[test]
+    fn upfront_noise_gives_the_same_chains() -> Result<()> {
+        let cfg = Config::default()
+            .check()
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let (m, vm) = crate::checkpoint::build(&cfg, &Device::Cpu)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        crate::train::seeded_init(&vm, 3).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let (rows, zdim, steps) = (6, cfg.model.zdim, 5);
+        let mut r = StdRng::seed_from_u64(1);
+        let c = randn(&mut r, (rows, cfg.model.fdim), 1.0, &Device::Cpu)?;
+        let cond = m.energy_net().condition(&c)?;
+        let z0 = randn(&mut r, (rows, zdim), 2.0, &Device::Cpu)?;
+        let drawn: Vec<f32> = randn(&mut r, (steps * rows, zdim), 1.0, &Device::Cpu)?
+            .flatten_all()?
+            .to_vec1()?;
+        for upfront in [false, true] {
+            let off = m.langevin_impl(&z0, &cond, steps, Noise::Off, upfront)?;
+            assert_eq!(bits(&off), bits(&m.langevin(&z0, &cond, steps, None)?));
+        }
+        let per_step = m.langevin_impl(&z0, &cond, steps, Noise::Drawn(&drawn), false)?;
+        let upfront = m.langevin_impl(&z0, &cond, steps, Noise::Drawn(&drawn), true)?;
+        assert_eq!(bits(&per_step), bits(&upfront));
+        let mut r1 = StdRng::seed_from_u64(9);
+        let mut r2 = StdRng::seed_from_u64(9);
+        let per_step = m.langevin_impl(&z0, &cond, steps, Noise::Rng(&mut r1), false)?;
+        let upfront = m.langevin_impl(&z0, &cond, steps, Noise::Rng(&mut r2), true)?;
+        assert_eq!(bits(&per_step), bits(&upfront));
+        // Both consumed the same numbers from the generator.
+        assert_eq!(
+            rand::RngCore::next_u64(&mut r1),
+            rand::RngCore::next_u64(&mut r2)
+        );
+        // Too little drawn noise is an error, not a panic.
+        assert!(m
+            .langevin_impl(&z0, &cond, steps, Noise::Drawn(&drawn[1..]), true)
+            .is_err());
+        Ok(())
     }
 }
