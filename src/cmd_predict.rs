@@ -499,7 +499,7 @@ impl Output {
         })?;
         let mut w = std::io::BufWriter::new(tmp);
         match kind {
-            OutKind::Csv => writeln!(w, "t,agent_id,sample,step,x,y,energy")?,
+            OutKind::Csv => writeln!(w, "t,agent_id,sample,step,x,y,energy,weight")?,
             OutKind::Json => write!(
                 w,
                 "{{\"model\":{},\"samples\":{k},\"step_seconds\":{DT},\"time_unit\":\"{}\",\"predictions\":[",
@@ -525,17 +525,19 @@ impl Output {
         match self.kind {
             OutKind::Csv => {
                 for (j, af) in list {
+                    let w = af.weights();
                     for (rank, s) in af.ranked().into_iter().enumerate() {
                         for (step, p) in af.samples[s].iter().enumerate() {
                             let q = abs(p, origin);
                             writeln!(
                                 self.w,
-                                "{t},{},{rank},{},{},{},{}",
+                                "{t},{},{rank},{},{},{},{},{}",
                                 csv_field(&js[*j].id),
                                 step + 1,
                                 q[0],
                                 q[1],
-                                af.energies[s]
+                                af.energies[s],
+                                w[s]
                             )?;
                         }
                     }

@@ -43,7 +43,10 @@ fn sgan_input_to_csv_output() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("t,agent_id,sample,step,x,y,energy"));
+    assert_eq!(
+        lines.next(),
+        Some("t,agent_id,sample,step,x,y,energy,weight")
+    );
     let rows: Vec<Vec<String>> = lines
         .map(|l| l.split(',').map(String::from).collect())
         .collect();
@@ -63,16 +66,19 @@ fn sgan_input_to_csv_output() {
             r[4].parse::<f64>().unwrap().is_finite() && r[6].parse::<f32>().unwrap().is_finite()
         );
     }
-    // Samples are numbered by rank: energy never decreases with the sample number.
-    let en = |id: &str, sample: &str| -> f32 {
-        rows.iter().find(|r| r[1] == id && r[2] == sample).unwrap()[6]
+    // Samples are numbered by rank: the weight never increases with the sample number,
+    // and an agent's weights sum to 1.
+    let w = |id: &str, sample: &str| -> f32 {
+        rows.iter().find(|r| r[1] == id && r[2] == sample).unwrap()[7]
             .parse()
             .unwrap()
     };
     for id in ["1", "2", "3", "4"] {
         for k in 1..5 {
-            assert!(en(id, &(k - 1).to_string()) <= en(id, &k.to_string()));
+            assert!(w(id, &(k - 1).to_string()) >= w(id, &k.to_string()));
         }
+        let sum: f32 = (0..5).map(|k| w(id, &k.to_string())).sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{sum}");
     }
     // Walker 1 goes +x at 1.25 m/s: its samples' last points stay near x = 4.5 + 12·0.5.
     let finals: Vec<f64> = rows

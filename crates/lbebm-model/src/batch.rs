@@ -20,15 +20,57 @@ pub fn heading(a: &AgentWindow) -> Option<f32> {
         .map(|d| d.y.atan2(d.x))
 }
 
-/// The normaliser of one agent: origin at its last observation, scaled, rotated by
-/// `angle` in the world frame, or so that its heading points along +x in the heading
-/// frame (`angle` then only turns agents that stand still).
-pub fn normalizer(a: &AgentWindow, frame: Frame, scale: f32, angle: f32) -> Normalizer {
-    let angle = match frame {
-        Frame::World => angle,
-        Frame::Heading => heading(a).map_or(angle, |h| -h),
-    };
-    Normalizer::new(a.last_obs(), scale, angle)
+/// The input frame of every agent, from the model config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameSpec {
+    pub frame: Frame,
+    /// Model units per metre.
+    pub scale: f32,
+    /// Metres per step that every agent is scaled to (0: off).
+    pub speed_ref: f32,
+    /// Bounds of the speed factor.
+    pub speed_clamp: [f32; 2],
+}
+
+impl FrameSpec {
+    pub fn of(m: &crate::config::ModelConfig) -> Self {
+        Self {
+            frame: m.frame,
+            scale: m.data_scale,
+            speed_ref: m.speed_ref,
+            speed_clamp: m.speed_clamp,
+        }
+    }
+
+    /// Translation, rotation and scale only: the world frame of earlier versions.
+    pub fn world(scale: f32) -> Self {
+        Self {
+            frame: Frame::World,
+            scale,
+            speed_ref: 0.0,
+            speed_clamp: [1.0, 1.0],
+        }
+    }
+
+    /// The normaliser of one agent: origin at its last observation; rotated by `angle`
+    /// in the world frame, or so that its heading points along +x in the heading frame
+    /// (`angle` then only turns agents that stand still); scaled, and with speed
+    /// normalisation also by `speed_ref / v`.
+    pub fn normalizer(&self, a: &AgentWindow, angle: f32) -> Normalizer {
+        let angle = match self.frame {
+            Frame::World => angle,
+            Frame::Heading => heading(a).map_or(angle, |h| -h),
+        };
+        let mut scale = self.scale;
+        if self.speed_ref > 0.0 {
+            let v =
+                a.obs.windows(2).map(|w| (w[1] - w[0]).norm()).sum::<f32>() / (OBS_LEN - 1) as f32;
+            let [lo, hi] = self.speed_clamp;
+            let f = if v > 0.0 { self.speed_ref / v } else { hi };
+            scale *= f.clamp(lo, hi);
+        }
+        Normalizer::new(a.last_obs(), scale, angle)
+    }
 }
 
 /// A batch of whole scenes as model inputs.
@@ -46,14 +88,13 @@ pub struct SceneBatch {
 impl SceneBatch {
     /// `angles[i]` rotates scene `i` (augmentation); `None` means no rotation.
     pub fn new(scenes: &[Scene], scale: f32, angles: Option<&[f32]>, dev: &Device) -> Result<Self> {
-        Self::with_frame(scenes, Frame::World, scale, angles, dev)
+        Self::with_frame(scenes, FrameSpec::world(scale), angles, dev)
     }
 
-    /// [`SceneBatch::new`] in the given agent frame (see [`normalizer`]).
+    /// [`SceneBatch::new`] in the given agent frame (see [`FrameSpec::normalizer`]).
     pub fn with_frame(
         scenes: &[Scene],
-        frame: Frame,
-        scale: f32,
+        spec: FrameSpec,
         angles: Option<&[f32]>,
         dev: &Device,
     ) -> Result<Self> {
@@ -65,7 +106,7 @@ impl SceneBatch {
         for (si, s) in scenes.iter().enumerate() {
             let angle = angles.map_or(0.0, |a| a[si]);
             for a in &s.agents {
-                let nm = normalizer(a, frame, scale, angle);
+                let nm = spec.normalizer(a, angle);
                 for p in &a.obs {
                     let q = nm.to_model(*p);
                     obs.extend_from_slice(&[q.x, q.y]);
@@ -120,4 +161,66 @@ pub fn plan_of(future: &Tensor, subgoals: &[usize]) -> Result<Tensor> {
 /// Model-frame future rows (flat x,y pairs) back to world positions.
 pub fn to_world(row: &[f32], nm: &Normalizer) -> [Vec2; PRED_LEN] {
     std::array::from_fn(|i| nm.to_world(Vec2::new(row[2 * i], row[2 * i + 1])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Walks from `start` along `dir` at `step` metres per 0.4 s.
+    fn walker(start: Vec2, dir: Vec2, step: f32) -> AgentWindow {
+        AgentWindow {
+            id: "a".into(),
+            obs: std::array::from_fn(|i| start + dir * step * i as f32),
+            future: Some(std::array::from_fn(|i| {
+                start + dir * step * (i + OBS_LEN) as f32
+            })),
+        }
+    }
+
+    fn spec(frame: Frame, speed_ref: f32, clamp: [f32; 2]) -> FrameSpec {
+        FrameSpec {
+            frame,
+            scale: 10.0,
+            speed_ref,
+            speed_clamp: clamp,
+        }
+    }
+
+    #[test]
+    fn heading_frame_points_the_walker_along_x_and_round_trips() {
+        let a = walker(Vec2::new(3.0, -1.0), Vec2::new(0.0, 1.0), 0.5);
+        let nm = spec(Frame::Heading, 0.0, [1.0, 1.0]).normalizer(&a, 0.7);
+        let f = a.future.unwrap();
+        let q = nm.to_model(f[0]);
+        // One step ahead: +x, scaled by 10; back to the world exactly.
+        assert!((q.x - 5.0).abs() < 1e-4 && q.y.abs() < 1e-4, "{q:?}");
+        assert!((nm.to_world(q) - f[0]).norm() < 1e-5);
+        // In the world frame the augmentation angle is used as given.
+        let w = spec(Frame::World, 0.0, [1.0, 1.0]).normalizer(&a, 0.7);
+        assert_eq!(w.angle, 0.7);
+        // Standing still: no heading, the given angle stays.
+        let still = walker(Vec2::new(1.0, 1.0), Vec2::new(1.0, 0.0), 0.0);
+        assert_eq!(heading(&still), None);
+        assert_eq!(
+            spec(Frame::Heading, 0.0, [1.0, 1.0])
+                .normalizer(&still, 0.3)
+                .angle,
+            0.3
+        );
+    }
+
+    #[test]
+    fn speed_cap_shrinks_fast_walkers_only() {
+        let cap = spec(Frame::Heading, 0.6, [0.25, 1.0]);
+        let fast = walker(Vec2::zeros(), Vec2::new(1.0, 0.0), 1.2);
+        assert!((cap.normalizer(&fast, 0.0).scale - 5.0).abs() < 1e-4);
+        let slow = walker(Vec2::zeros(), Vec2::new(1.0, 0.0), 0.3);
+        assert_eq!(cap.normalizer(&slow, 0.0).scale, 10.0);
+        // Full normalisation also stretches slow walkers, up to the clamp.
+        let full = spec(Frame::Heading, 0.6, [0.25, 4.0]);
+        assert!((full.normalizer(&slow, 0.0).scale - 20.0).abs() < 1e-4);
+        let still = walker(Vec2::zeros(), Vec2::new(1.0, 0.0), 0.0);
+        assert_eq!(full.normalizer(&still, 0.0).scale, 40.0);
+    }
 }

@@ -1,6 +1,6 @@
 //! The LB-EBM model behind the evaluation harness's [`Predictor`] interface.
 
-use crate::batch::{to_world, SceneBatch};
+use crate::batch::{to_world, FrameSpec, SceneBatch};
 use crate::fast::FastModel;
 use crate::model::Lbebm;
 use lbebm_eval::{BoxError, Predictor};
@@ -71,7 +71,7 @@ impl LbebmPredictor {
     ) -> candle_core::Result<Vec<SceneForecast>> {
         let dev = self.model.device().clone();
         let m = &self.model.config().model;
-        let b = SceneBatch::with_frame(scenes, m.frame, m.data_scale, None, &dev)?;
+        let b = SceneBatch::with_frame(scenes, FrameSpec::of(m), None, &dev)?;
         if b.is_empty() {
             return Ok(scenes
                 .iter()
@@ -114,15 +114,19 @@ impl LbebmPredictor {
                 let cands = &fut[agent * k * D..(agent + 1) * k * D];
                 let energies = &en[agent * k..(agent + 1) * k];
                 let obs_row = &obs[agent * OBS_LEN * 2..(agent + 1) * OBS_LEN * 2];
-                let (chosen, scores) =
-                    crate::rank::choose(rank, cands, energies, obs_row, m.data_scale, k_out);
+                let ch = crate::rank::choose(rank, cands, energies, obs_row, nm.scale, k_out);
+                let mut samples: Vec<_> = ch
+                    .chosen
+                    .iter()
+                    .map(|&j| to_world(&cands[j * D..(j + 1) * D], nm))
+                    .collect();
+                if let Some((slot, x)) = &ch.best_guess {
+                    samples[*slot] = to_world(x, nm);
+                }
                 agents.push(AgentForecast {
-                    samples: chosen
-                        .iter()
-                        .map(|&j| to_world(&cands[j * D..(j + 1) * D], nm))
-                        .collect(),
-                    energies: chosen.iter().map(|&j| energies[j]).collect(),
-                    weights: softmax(&scores),
+                    samples,
+                    energies: ch.chosen.iter().map(|&j| energies[j]).collect(),
+                    weights: softmax(&ch.scores),
                 });
                 agent += 1;
             }

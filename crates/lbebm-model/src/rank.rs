@@ -113,14 +113,7 @@ pub fn scores(
                 })
                 .collect();
             if cfg.cv_sigma > 0.0 {
-                let (lx, ly) = (obs[2 * (OBS_LEN - 1)], obs[2 * (OBS_LEN - 1) + 1]);
-                let v = (lx - obs[2 * (OBS_LEN - 2)], ly - obs[2 * (OBS_LEN - 2) + 1]);
-                let cv: Vec<f32> = (0..PRED_LEN)
-                    .flat_map(|t| {
-                        let f = (t + 1) as f32;
-                        [lx + v.0 * f, ly + v.1 * f]
-                    })
-                    .collect();
+                let cv = constant_velocity(obs);
                 let p2 = (cfg.cv_sigma * scale).powi(2) * PRED_LEN as f32;
                 for (i, si) in s.iter_mut().enumerate() {
                     *si -= dist2(row(cands, i), &cv) / (2.0 * p2);
@@ -131,12 +124,53 @@ pub fn scores(
     }
 }
 
+/// The constant-velocity extrapolation of an observed row, as a trajectory row.
+fn constant_velocity(obs: &[f32]) -> Vec<f32> {
+    let (lx, ly) = (obs[2 * (OBS_LEN - 1)], obs[2 * (OBS_LEN - 1) + 1]);
+    let v = (lx - obs[2 * (OBS_LEN - 2)], ly - obs[2 * (OBS_LEN - 2) + 1]);
+    (0..PRED_LEN)
+        .flat_map(|t| {
+            let f = (t + 1) as f32;
+            [lx + v.0 * f, ly + v.1 * f]
+        })
+        .collect()
+}
+
+/// `iters` mean-shift steps from `start` over the candidate cloud (Gaussian kernel of
+/// squared-distance scale `h2`).
+fn mean_shift(cands: &[f32], start: &[f32], h2: f32, iters: usize) -> Vec<f32> {
+    let k = cands.len() / D;
+    let mut x = start.to_vec();
+    for _ in 0..iters {
+        let logs: Vec<f32> = (0..k)
+            .map(|j| -dist2(&x, row(cands, j)) / (2.0 * h2))
+            .collect();
+        let w = lbebm_types::softmax(&logs);
+        x = (0..D)
+            .map(|d| (0..k).map(|j| w[j] * cands[j * D + d]).sum())
+            .collect();
+    }
+    x
+}
+
 fn log_sum_exp(x: &[f32]) -> f32 {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if !m.is_finite() {
         return m;
     }
     m + x.iter().map(|v| (v - m).exp()).sum::<f32>().ln()
+}
+
+/// What to return for one agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// Candidate indices of the K samples.
+    pub chosen: Vec<usize>,
+    /// Their log-scores (higher: more likely).
+    pub scores: Vec<f32>,
+    /// With `mode_first` and mean shift or a CV blend: the trajectory that replaces
+    /// the best-scoring sample's (the single best guess), and its position in `chosen`.
+    pub best_guess: Option<(usize, Vec<f32>)>,
 }
 
 /// The K candidates to return for one agent, and their log-scores: the covering
@@ -150,24 +184,43 @@ pub fn choose(
     obs: &[f32],
     scale: f32,
     k_out: usize,
-) -> (Vec<usize>, Vec<f32>) {
+) -> Choice {
     let mut chosen = covering(cands, energies, k_out);
     let s = scores(cfg, cands, energies, obs, scale);
+    let mut best_guess = None;
     if cfg.mode_first && cfg.method == RankMethod::Density {
         let best = (0..s.len()).max_by(|&i, &j| s[i].total_cmp(&s[j]));
-        if let Some(best) = best.filter(|b| !chosen.contains(b)) {
-            // It replaces the returned member nearest to it (the one covering it).
-            let nearest = (0..chosen.len()).min_by(|&a, &b| {
-                dist2(row(cands, chosen[a]), row(cands, best))
-                    .total_cmp(&dist2(row(cands, chosen[b]), row(cands, best)))
-            });
-            if let Some(n) = nearest {
-                chosen[n] = best;
+        if let Some(best) = best {
+            let slot = match chosen.iter().position(|&c| c == best) {
+                Some(p) => Some(p),
+                // It replaces the returned member nearest to it (the one covering it).
+                None => (0..chosen.len()).min_by(|&a, &b| {
+                    dist2(row(cands, chosen[a]), row(cands, best))
+                        .total_cmp(&dist2(row(cands, chosen[b]), row(cands, best)))
+                }),
+            };
+            if let Some(p) = slot {
+                chosen[p] = best;
+                if cfg.mean_shift > 0 || cfg.cv_blend > 0.0 {
+                    let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
+                    let mut x = mean_shift(cands, row(cands, best), h2, cfg.mean_shift);
+                    if cfg.cv_blend > 0.0 {
+                        let cv = constant_velocity(obs);
+                        for (xi, ci) in x.iter_mut().zip(&cv) {
+                            *xi += cfg.cv_blend * (ci - *xi);
+                        }
+                    }
+                    best_guess = Some((p, x));
+                }
             }
         }
     }
-    let picked = chosen.iter().map(|&i| s[i]).collect();
-    (chosen, picked)
+    let scores = chosen.iter().map(|&i| s[i]).collect();
+    Choice {
+        chosen,
+        scores,
+        best_guess,
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +265,8 @@ mod tests {
             bandwidth: 0.5,
             cv_sigma: 0.0,
             mode_first: true,
+            mean_shift: 0,
+            cv_blend: 0.0,
         };
         let s = scores(&dense, &c, &e, &obs, 1.0);
         let best = (0..8).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
@@ -224,8 +279,10 @@ mod tests {
         let s = scores(&en, &c, &e, &obs, 1.0);
         assert_eq!(s[6], 5.0);
         // With covering down to 3, the mode is swapped in when it was not chosen.
-        let (chosen, sc) = choose(&dense, &c, &e, &obs, 1.0, 3);
-        assert_eq!(chosen.len(), 3);
+        let ch = choose(&dense, &c, &e, &obs, 1.0, 3);
+        let sc = &ch.scores;
+        assert_eq!(ch.chosen.len(), 3);
+        assert_eq!(ch.best_guess, None);
         let s_all = scores(&dense, &c, &e, &obs, 1.0);
         let top = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let best_all = s_all.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -246,8 +303,36 @@ mod tests {
             bandwidth: 0.1,
             cv_sigma: 1.0,
             mode_first: false,
+            mean_shift: 0,
+            cv_blend: 0.0,
         };
         let s = scores(&cfg, &c, &e, &obs, 1.0);
         assert!(s[0] > s[1], "{s:?}");
+    }
+
+    #[test]
+    fn best_guess_is_the_smoothed_mode_blended_towards_constant_velocity() {
+        let (c, e) = cloud();
+        let obs: Vec<f32> = (0..OBS_LEN).flat_map(|t| [t as f32 - 7.0, 0.0]).collect();
+        let mut cfg = RankConfig {
+            method: RankMethod::Density,
+            bandwidth: 0.5,
+            cv_sigma: 0.0,
+            mode_first: true,
+            mean_shift: 5,
+            cv_blend: 0.0,
+        };
+        let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
+        let (slot, x) = ch.best_guess.clone().unwrap();
+        // The dense group's mean (y = 0), not an outlier, and it takes the top score's slot.
+        let top = (0..3)
+            .max_by(|&a, &b| ch.scores[a].total_cmp(&ch.scores[b]))
+            .unwrap();
+        assert_eq!(slot, top);
+        assert!(x.iter().skip(1).step_by(2).all(|y| y.abs() < 0.05), "{x:?}");
+        // Fully blended: the constant-velocity line itself.
+        cfg.cv_blend = 1.0;
+        let (_, x) = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess.unwrap();
+        assert_eq!(x, line(1.0, 0.0));
     }
 }

@@ -455,7 +455,7 @@ pub fn batch_grads(
     dev: &Device,
 ) -> Result<(Losses, Tensor, Vec<GradStore>), ModelError> {
     use rayon::prelude::*;
-    let (scale, frame) = (model.config().model.data_scale, model.config().model.frame);
+    let spec = crate::batch::FrameSpec::of(&model.config().model);
     let total: usize = scenes.iter().map(Scene::len).sum();
     // Scene ranges with about total/parts agents each.
     let mut cuts = vec![0usize];
@@ -473,13 +473,7 @@ pub fn batch_grads(
     let row_of = |si: usize| -> usize { scenes[..si].iter().map(Scene::len).sum() };
     let work = |&(s0, s1): &(usize, usize)| -> Result<_, ModelError> {
         let (r0, r1) = (row_of(s0), row_of(s1));
-        let b = SceneBatch::with_frame(
-            &scenes[s0..s1],
-            frame,
-            scale,
-            angles.map(|a| &a[s0..s1]),
-            dev,
-        )?;
+        let b = SceneBatch::with_frame(&scenes[s0..s1], spec, angles.map(|a| &a[s0..s1]), dev)?;
         let n = r1 - r0;
         let w = n as f64 / total as f64;
         let (loss_t, l, z_neg) =
@@ -628,9 +622,11 @@ pub fn validate(
     obs: &mut dyn Observer,
 ) -> Result<lbebm_eval::Score, ModelError> {
     let mut p = LbebmPredictor::new(model.clone(), VAL_SEED, "val");
-    // Checkpoints are chosen on plain samples: covering candidates is a prediction-time
-    // choice, made afterwards on validation too.
-    p.candidates = 0;
+    if !model.config().train.val_covering {
+        // Plain samples: covering the candidates is then a prediction-time choice, made
+        // afterwards on validation too.
+        p.candidates = 0;
+    }
     obs.validating(val.len());
     let s = lbebm_eval::evaluate(&mut p, val, k, 512, &mut |n| obs.validated(n))
         .map_err(|e| ModelError::Data(e.to_string()))?;
@@ -829,4 +825,57 @@ fn save_state(dir: &Path, adam: &Adam, st: &StateMeta) -> Result<(), ModelError>
     })?;
     let j = serde_json::to_vec_pretty(st).map_err(|e| ModelError::Data(e.to_string()))?;
     checkpoint::write_atomic(&dir.join(STATE_META), &j)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lbebm_types::{AgentWindow, Vec2};
+
+    fn scene() -> Scene {
+        Scene {
+            source: "s".into(),
+            t: 0.0,
+            agents: vec![AgentWindow {
+                id: "a".into(),
+                obs: std::array::from_fn(|i| Vec2::new(i as f32, 1.0 + i as f32)),
+                future: Some(std::array::from_fn(|i| Vec2::new(2.0, i as f32))),
+            }],
+        }
+    }
+
+    #[test]
+    fn augmentation_off_draws_nothing_and_on_mirrors_or_scales() {
+        let mut t = crate::config::TrainConfig::default();
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut s = vec![scene()];
+        augment(&mut s, &t, &mut rng);
+        assert_eq!(s[0], scene());
+        // The generator is untouched: the next draw is the first of a fresh one.
+        assert_eq!(rng.gen::<u64>(), StdRng::seed_from_u64(3).gen::<u64>());
+        t.mirror = true;
+        let mut flips = 0;
+        for seed in 0..20 {
+            let mut s = vec![scene()];
+            augment(&mut s, &t, &mut StdRng::seed_from_u64(seed));
+            let (a, b) = (&s[0].agents[0], &scene().agents[0]);
+            if a.obs[3].y == -b.obs[3].y {
+                flips += 1;
+                assert_eq!(a.future.unwrap()[5].y, -b.future.unwrap()[5].y);
+            } else {
+                assert_eq!(a, b);
+            }
+        }
+        assert!((5..=15).contains(&flips), "{flips} of 20 mirrored");
+        t.mirror = false;
+        t.scale_sigma = 0.2;
+        let mut s = vec![scene()];
+        augment(&mut s, &t, &mut StdRng::seed_from_u64(1));
+        let (a, b) = (&s[0].agents[0], &scene().agents[0]);
+        let f = a.obs[4].x / b.obs[4].x;
+        assert!(
+            f != 1.0 && (a.obs[4].y / b.obs[4].y - f).abs() < 1e-5,
+            "one factor per scene"
+        );
+    }
 }

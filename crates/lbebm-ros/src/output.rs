@@ -228,6 +228,27 @@ mod tests {
     }
 
     #[test]
+    fn publication_order_follows_the_weights_not_the_energies() {
+        let mut f = forecast(1, &[3.0, 1.0, 2.0]);
+        // A ranking that disagrees with the energies: sample 0 is the most likely.
+        f.agents[0].weights = vec![0.7, 0.1, 0.2];
+        let (p, m, _) = build(&job(1), Some(&f), &MarkerStyle::default());
+        let a = &p.agents[0];
+        let w: Vec<f32> = a.samples.iter().map(|s| s.weight).collect();
+        assert_eq!(w, vec![0.7, 0.2, 0.1]);
+        let e: Vec<f32> = a.samples.iter().map(|s| s.energy).collect();
+        assert_eq!(e, vec![3.0, 2.0, 1.0]);
+        // Sample 0 lies at y = 0 (+ origin 200): first in the message and the first marker.
+        assert!((a.samples[0].positions[0].y - 200.0).abs() < 1e-6);
+        let first_line = m
+            .markers
+            .iter()
+            .find(|k| k.type_ == Marker::LINE_STRIP)
+            .unwrap();
+        assert!((first_line.points[1].y - 200.0).abs() < 1e-6);
+    }
+
+    #[test]
     fn predictions_are_ranked_weighted_and_in_world_coordinates() {
         let (p, m, skipped) = build(
             &job(2),
