@@ -60,8 +60,14 @@ pub fn parse_device(s: &str) -> Result<Device, ModelError> {
         }
     };
     Device::new_cuda(idx).map_err(|e| {
-        ModelError::Config(format!(
-            "device cuda:{idx} is not available ({e}); build with --features cuda on a machine with a CUDA GPU"
-        ))
+        // The first line of candle's error only: it may carry a backtrace.
+        let why = e.to_string();
+        let why = why.lines().next().unwrap_or_default().to_string();
+        let hint = if cfg!(feature = "cuda") {
+            "this build has CUDA, but no usable GPU, driver or CUDA library was found"
+        } else {
+            "build with --features cuda on a machine with a CUDA GPU"
+        };
+        ModelError::Config(format!("device cuda:{idx} is not available ({why}); {hint}"))
     })
 }
