@@ -68,6 +68,8 @@ pub fn parse_device(s: &str) -> Result<Device, ModelError> {
         } else {
             "build with --features cuda on a machine with a CUDA GPU"
         };
-        ModelError::Config(format!("device cuda:{idx} is not available ({why}); {hint}"))
+        ModelError::Config(format!(
+            "device cuda:{idx} is not available ({why}); {hint}"
+        ))
     })
 }

@@ -101,15 +101,15 @@ impl LbebmPredictor {
                 )
             }
         };
-        // Per agent: which K of the drawn samples to return, and their scores.
+        // Per agent: which K of the drawn samples to return, and their scores. Agents are
+        // independent here, so they are shared out among the threads (same result).
+        use rayon::prelude::*;
         let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
         let rank = &self.model.config().rank;
         const D: usize = PRED_LEN * 2;
-        let mut out = Vec::with_capacity(scenes.len());
-        let mut agent = 0;
-        for s in scenes {
-            let mut agents = Vec::with_capacity(s.len());
-            for _ in 0..s.len() {
+        let forecasts: Vec<AgentForecast> = (0..b.len())
+            .into_par_iter()
+            .map(|agent| {
                 let nm = &b.norms[agent];
                 let cands = &fut[agent * k * D..(agent + 1) * k * D];
                 let energies = &en[agent * k..(agent + 1) * k];
@@ -123,15 +123,20 @@ impl LbebmPredictor {
                 if let Some((slot, x)) = &ch.best_guess {
                     samples[*slot] = to_world(x, nm);
                 }
-                agents.push(AgentForecast {
+                AgentForecast {
                     samples,
                     energies: ch.chosen.iter().map(|&j| energies[j]).collect(),
                     weights: softmax(&ch.scores),
-                });
-                agent += 1;
-            }
-            out.push(SceneForecast { agents });
-        }
+                }
+            })
+            .collect();
+        let mut rest = forecasts.into_iter();
+        let out = scenes
+            .iter()
+            .map(|s| SceneForecast {
+                agents: rest.by_ref().take(s.len()).collect(),
+            })
+            .collect();
         Ok(out)
     }
 }
