@@ -17,6 +17,7 @@ pub struct FigureArgs {
     /// Which split's test scenes to draw.
     #[arg(long)]
     split: String,
+    /// ETH/UCY root (default: $LBEBM_DATA_DIR, else datasets/eth_ucy here or in the repository).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Number of scenes (evenly spread over the split; scenes with 2–6 agents).

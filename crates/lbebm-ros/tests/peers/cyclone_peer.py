@@ -588,8 +588,11 @@ def main():
             bad.append(f"{n}: final step best {min(final):.2f} m / mean {mean_final:.2f} m from constant velocity")
         if abs(w - 1.0) > 1e-3:
             bad.append(f"{n}: weights sum to {w}")
-        if e != sorted(e):
-            bad.append(f"{n}: samples not sorted by energy")
+        ws = [s.weight for s in a.samples]
+        if ws != sorted(ws, reverse=True):
+            bad.append(f"{n}: samples not ranked by decreasing weight")
+        if not all(math.isfinite(x) for x in e):
+            bad.append(f"{n}: non-finite energy")
     out["agents"] = errors
     out["problems"] = bad
     out["ok"] = not bad
