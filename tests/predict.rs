@@ -129,10 +129,15 @@ fn csv_input_to_json_output_with_plots_from_another_directory() {
         let w: f64 = smp.iter().map(|x| x["weight"].as_f64().unwrap()).sum();
         assert!((w - 1.0).abs() < 1e-4);
         let ws: Vec<f64> = smp.iter().map(|x| x["weight"].as_f64().unwrap()).collect();
-        assert!(ws.windows(2).all(|p| p[0] >= p[1]), "ranked by weight: {ws:?}");
+        assert!(
+            ws.windows(2).all(|p| p[0] >= p[1]),
+            "ranked by weight: {ws:?}"
+        );
         let ranks: Vec<u64> = smp.iter().map(|x| x["rank"].as_u64().unwrap()).collect();
         assert_eq!(ranks, vec![0, 1, 2, 3]);
-        assert!(smp.iter().all(|x| x["energy"].as_f64().unwrap().is_finite()));
+        assert!(smp
+            .iter()
+            .all(|x| x["energy"].as_f64().unwrap().is_finite()));
         assert_eq!(smp[0]["points"].as_array().unwrap().len(), 12);
     }
     let pic = std::fs::read_to_string(&svg).unwrap();
