@@ -84,11 +84,10 @@ impl LbebmPredictor {
         } else {
             k
         };
+        // The observed rows on the host: the fast path's input and the ranking's.
+        let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
         let (fut, en) = match &self.fast {
-            Some(fm) => {
-                let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
-                fm.sample(&obs, &b.scene_sizes, k, self.steps, &mut self.rng, true)
-            }
+            Some(fm) => fm.sample(&obs, &b.scene_sizes, k, self.steps, &mut self.rng, true),
             None => {
                 let (fut, en) =
                     self.model
@@ -104,7 +103,6 @@ impl LbebmPredictor {
         // Per agent: which K of the drawn samples to return, and their scores. Agents are
         // independent here, so they are shared out among the threads (same result).
         use rayon::prelude::*;
-        let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
         let rank = &self.model.config().rank;
         const D: usize = PRED_LEN * 2;
         let forecasts: Vec<AgentForecast> = (0..b.len())
