@@ -140,8 +140,14 @@ pub struct RankConfig {
     /// as drawn). An average of nearby samples is a smoother, better single guess.
     pub mean_shift: usize,
     /// With `mode_first`: the share of the constant-velocity extrapolation blended into
-    /// the rank-0 trajectory, in [0, 1] (shrinkage towards the observed motion).
+    /// the rank-0 trajectory, in [0, 1] (shrinkage towards the observed motion), at the
+    /// first predicted step.
     pub cv_blend: f32,
+    /// The share at the last predicted step, in [0, 1], linear in between (unset: the
+    /// same as `cv_blend` throughout). Constant velocity is a better guess near the
+    /// present than far ahead, where the model knows more about turns and stops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cv_blend_last: Option<f32>,
 }
 
 impl Default for RankConfig {
@@ -153,6 +159,7 @@ impl Default for RankConfig {
             mode_first: false,
             mean_shift: 0,
             cv_blend: 0.0,
+            cv_blend_last: None,
         }
     }
 }
@@ -391,6 +398,11 @@ impl Config {
         }
         if !(r.cv_blend.is_finite() && (0.0..=1.0).contains(&r.cv_blend)) {
             return Err(bad("rank.cv_blend must be in [0, 1]".into()));
+        }
+        if let Some(l) = r.cv_blend_last {
+            if !(l.is_finite() && (0.0..=1.0).contains(&l)) {
+                return Err(bad("rank.cv_blend_last must be in [0, 1]".into()));
+            }
         }
         if r.method == RankMethod::Density && r.bandwidth == 0.0 {
             return Err(bad(

@@ -201,13 +201,22 @@ pub fn choose(
             };
             if let Some(p) = slot {
                 chosen[p] = best;
-                if cfg.mean_shift > 0 || cfg.cv_blend > 0.0 {
+                let last = cfg.cv_blend_last.unwrap_or(cfg.cv_blend);
+                let blend = cfg.cv_blend > 0.0 || last > 0.0;
+                if cfg.mean_shift > 0 || blend {
                     let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
                     let mut x = mean_shift(cands, row(cands, best), h2, cfg.mean_shift);
-                    if cfg.cv_blend > 0.0 {
+                    if blend {
                         let cv = constant_velocity(obs);
-                        for (xi, ci) in x.iter_mut().zip(&cv) {
-                            *xi += cfg.cv_blend * (ci - *xi);
+                        let ramp = (last - cfg.cv_blend) / (PRED_LEN - 1) as f32;
+                        for (t, (xs, cs)) in
+                            x.chunks_exact_mut(2).zip(cv.chunks_exact(2)).enumerate()
+                        {
+                            // Exactly `cv_blend` at every step when there is no ramp.
+                            let w = cfg.cv_blend + ramp * t as f32;
+                            for (xi, ci) in xs.iter_mut().zip(cs) {
+                                *xi += w * (ci - *xi);
+                            }
                         }
                     }
                     best_guess = Some((p, x));
@@ -267,6 +276,7 @@ mod tests {
             mode_first: true,
             mean_shift: 0,
             cv_blend: 0.0,
+            cv_blend_last: None,
         };
         let s = scores(&dense, &c, &e, &obs, 1.0);
         let best = (0..8).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
@@ -305,6 +315,7 @@ mod tests {
             mode_first: false,
             mean_shift: 0,
             cv_blend: 0.0,
+            cv_blend_last: None,
         };
         let s = scores(&cfg, &c, &e, &obs, 1.0);
         assert!(s[0] > s[1], "{s:?}");
@@ -321,6 +332,7 @@ mod tests {
             mode_first: true,
             mean_shift: 5,
             cv_blend: 0.0,
+            cv_blend_last: None,
         };
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
         let (slot, x) = ch.best_guess.clone().unwrap();
@@ -334,5 +346,36 @@ mod tests {
         cfg.cv_blend = 1.0;
         let (_, x) = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess.unwrap();
         assert_eq!(x, line(1.0, 0.0));
+    }
+
+    #[test]
+    fn blend_ramp_goes_from_first_to_last_share() {
+        let (c, e) = cloud();
+        // Observed: still at the origin, so constant velocity stays there.
+        let obs = vec![0.0; 2 * OBS_LEN];
+        let mut cfg = RankConfig {
+            method: RankMethod::Density,
+            bandwidth: 0.5,
+            cv_sigma: 0.0,
+            mode_first: true,
+            mean_shift: 0,
+            cv_blend: 1.0,
+            cv_blend_last: Some(0.0),
+        };
+        let (slot, x) = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess.unwrap();
+        let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
+        let mode = row(&c, ch.chosen[slot]);
+        // Step 1 is constant velocity itself, the last step the mode itself.
+        assert_eq!(&x[..2], &[0.0, 0.0]);
+        assert_eq!(&x[D - 2..], &mode[D - 2..]);
+        // Halfway in between, a share in between.
+        let t = PRED_LEN / 2;
+        assert!(x[2 * t] > 0.0 && x[2 * t] < mode[2 * t], "{x:?}");
+        // No ramp: the same as a constant share.
+        cfg.cv_blend = 0.5;
+        cfg.cv_blend_last = Some(0.5);
+        let with = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess;
+        cfg.cv_blend_last = None;
+        assert_eq!(with, choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess);
     }
 }
