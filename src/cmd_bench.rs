@@ -145,7 +145,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let threads = candle_core::utils::get_num_threads();
     let warm = a.warmup;
     // Prediction.
-    let model = match &a.model {
+    let mut model = match &a.model {
         Some(m) => load_model(Some(m), &dev)?.0.model,
         None => {
             let (m, vm) = checkpoint::build(&Config::default().check()?, &dev)?;
@@ -153,8 +153,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
             m
         }
     };
-    let mut p = LbebmPredictor::new(model, 7, "bench");
-    p.model.device_noise = a.device_noise;
+    model.device_noise = a.device_noise;
+    let mut p = LbebmPredictor::new(model, 7, "bench")?;
     let scenes = synthetic(a.agents, a.scene_agents, 1);
     let batches = lbebm_eval::scene_batches(&scenes, a.batch_agents);
     let mut times = Vec::with_capacity(a.reps);
@@ -175,12 +175,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "predict": {
             "agents": a.agents,
             "samples": a.samples,
-            "drawn_per_agent": a.samples.max(p.candidates),
+            "drawn_per_agent": a.samples.max(p.candidates()),
             "scenes": scenes.len(),
             "scene_agents": a.scene_agents.min(a.agents),
             "batches": batches.len(),
             "threads": threads,
-            "fast_path": p.uses_fast_path(),
+            "fast_path": p.backend() == lbebm_model::sampler::Backend::Cpu,
             "device_noise": a.device_noise && !dev.is_cpu(),
             "reps": a.reps,
             "median_ms": pm,

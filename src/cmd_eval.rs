@@ -113,12 +113,12 @@ fn predictor(a: &EvalArgs, split: Split, dev: &lbebm_model::Device) -> Result<Bo
     }
     let dir = checkpoint_for(Path::new(&a.model), split)?;
     let ck = checkpoint::load(&dir, dev).with_context(|| format!("loading {}", dir.display()))?;
-    let mut p = LbebmPredictor::new(ck.model, a.seed, dir.display().to_string());
+    let mut p = LbebmPredictor::new(ck.model, a.seed, dir.display().to_string())?;
     if let Some(s) = a.steps {
-        p.steps = s;
+        p.set_steps(s);
     }
     if let Some(c) = a.candidates {
-        p.candidates = c;
+        p.set_candidates(c);
     }
     Ok(Box::new(p))
 }
@@ -217,7 +217,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             model: a.model.clone(),
             samples: a.samples,
             obs_noise: a.obs_noise,
-            kernels: lbebm_model::fast::cpu_kernels(),
+            kernels: lbebm_model::kernels::cpu_kernels(),
             splits: rows,
             average: avg,
         };

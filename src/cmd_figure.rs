@@ -55,7 +55,7 @@ pub fn run(a: FigureArgs) -> Result<()> {
     let picked: Vec<_> = (0..n)
         .map(|i| pool[(2 * i + 1) * pool.len() / (2 * n)].clone())
         .collect();
-    let mut p = LbebmPredictor::new(ck.model, a.seed, dir.display().to_string());
+    let mut p = LbebmPredictor::new(ck.model, a.seed, dir.display().to_string())?;
     let fc = p.forecast(&picked, a.samples)?;
     let pt = |v: &lbebm_types::Vec2| (v.x as f64, v.y as f64);
     let panels: Vec<Panel> = picked

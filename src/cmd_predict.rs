@@ -188,12 +188,12 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let origin = src.origin;
     let dev = device(&a.device)?;
     let (loaded, model_name) = load_model(a.model.as_deref(), &dev)?;
-    let mut pred = LbebmPredictor::new(loaded.model, a.seed, model_name.clone());
+    let mut pred = LbebmPredictor::new(loaded.model, a.seed, model_name.clone())?;
     if let Some(s) = a.steps {
-        pred.steps = s;
+        pred.set_steps(s);
     }
     if let Some(c) = a.candidates {
-        pred.candidates = c;
+        pred.set_candidates(c);
     }
     let (t_first, t_last) = (src.t_first, src.t_last);
     let times: Vec<f64> = if let Some(at) = a.at {

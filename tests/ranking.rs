@@ -26,7 +26,7 @@ fn predict_ranks_like_eval() {
 
     // The harness.
     let ck = checkpoint::load(&model, &Device::Cpu).unwrap();
-    let mut p = LbebmPredictor::new(ck.model, 1, "zara1");
+    let mut p = LbebmPredictor::new(ck.model, 1, "zara1").unwrap();
     let by_eval = evaluate(&mut p, &scenes, 20, 512, &mut |_| {}).unwrap();
     let cv = evaluate(&mut ConstantVelocity, &scenes, 20, 512, &mut |_| {}).unwrap();
 

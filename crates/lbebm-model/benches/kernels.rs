@@ -6,7 +6,9 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use lbebm_model::batch::SceneBatch;
 use lbebm_model::checkpoint;
 use lbebm_model::config::Config;
-use lbebm_model::fast::{gelu_pair, EnergyScratch, FastEnergy, FastModel};
+use lbebm_model::cpu::{CpuEnergy, EnergyScratch};
+use lbebm_model::kernels::gelu_pair;
+use lbebm_model::langevin::{Diffusion, Draw};
 use lbebm_model::model::randn;
 use lbebm_model::train::seeded_init;
 use lbebm_types::{AgentWindow, Scene, Vec2};
@@ -53,7 +55,7 @@ fn kernels(c: &mut Criterion) {
     // Energy and its gradient for 640 chains.
     let ctx = randn(&mut rng, (ROWS, cfg.model.fdim), 1.0, &Device::Cpu).unwrap();
     let z = randn(&mut rng, (ROWS, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
-    let fe = FastEnergy::new(m.energy_net().layers(), cfg.model.zdim).unwrap();
+    let fe = CpuEnergy::new(m.energy_net().layers(), cfg.model.zdim).unwrap();
     let cv = ctx.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let zv = z.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let cond = fe.condition(&cv, ROWS);
@@ -78,13 +80,18 @@ fn kernels(c: &mut Criterion) {
     let sc = vec![scene(32)];
     let batch = SceneBatch::new(&sc, 60.0, None, &Device::Cpu).unwrap();
     let obs = batch.obs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let fm = FastModel::new(&m).unwrap();
+    let fm = m.cpu_model().unwrap();
+    let draw = Draw {
+        k: 20,
+        steps: 20,
+        diffusion: Diffusion::On,
+    };
     c.bench_function("sample 32x20 fast", |b| {
-        b.iter(|| black_box(fm.sample(&obs, &batch.scene_sizes, 20, 20, &mut rng, true)))
+        b.iter(|| black_box(fm.sample(&obs, &batch.scene_sizes, draw, &mut rng).unwrap()))
     });
     let mask = batch.mask().unwrap();
     c.bench_function("sample 32x20 candle", |b| {
-        b.iter(|| black_box(m.sample(&batch.obs, &mask, 20, 20, &mut rng, true).unwrap()))
+        b.iter(|| black_box(m.sample(&batch.obs, &mask, draw, &mut rng).unwrap()))
     });
 }
 

@@ -1,22 +1,21 @@
-//! A CPU inference path for sampling: the same network as [`crate::model::Lbebm`] on
-//! plain f32 buffers, with matrix products by the `gemm` crate (candle's own CPU
-//! kernel), bias and activation fused into one pass, per-scene social pooling
-//! (block-diagonal instead of a masked N×N matrix), and a fused GELU whose value and
-//! derivative share one exponential.
+//! The CPU sampler: the network of [`crate::model::Lbebm`] on plain f32 buffers, with
+//! matrix products by [`crate::kernels::gemm`], bias and activation fused into one pass,
+//! per-scene social pooling (block-diagonal instead of a masked N×N matrix), and a fused
+//! GELU whose value and derivative share one exponential.
 //!
-//! It draws its noise from the generator in exactly the order of
-//! [`crate::model::Lbebm::sample`], so on the same inputs and seed both paths give the
-//! same samples up to float rounding (checked in the tests to 1e-4).
+//! It draws its noise from the generator in exactly the order of the tensor path
+//! ([`crate::model::Lbebm::sample`]), so on the same inputs and seed both give the same
+//! samples up to float rounding (checked in the tests to 1e-4). It knows the model only
+//! through the layers handed to [`CpuModel::new`].
 
-use crate::model::Lbebm;
+use crate::kernels::{gelu_pair, gemm, serial, transpose, Mat, Write};
+use crate::langevin::{self, Chains, Diffusion, Draw, LangevinParams, Noise};
 use candle_core::{Result, Tensor};
 use candle_nn::Linear;
-use rand::Rng;
-use rand_distr::StandardNormal;
 
 /// One dense layer, weight row-major `[out, in]` as in PyTorch / candle.
 #[derive(Debug, Clone)]
-pub struct Dense {
+struct Dense {
     w: Vec<f32>,
     /// `w` transposed, `[in, out]` row-major: the layout the products read without
     /// repacking (packing the weights every call dominated small batches).
@@ -48,24 +47,29 @@ impl Dense {
         })
     }
 
-    /// `out[rows, fan_out] = x[rows, fan_in] · Wᵀ + b`, then ReLU if asked.
-    fn forward(&self, x: &[f32], rows: usize, relu: bool, out: &mut Vec<f32>) {
+    /// `rows` copies of the bias, the start of every product `x·Wᵀ + b`.
+    fn bias_rows(&self, rows: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(rows * self.fan_out);
+        for _ in 0..rows {
+            out.extend_from_slice(&self.b);
+        }
+        out
+    }
+
+    /// `out[rows, fan_out] = x[rows, fan_in] · Wᵀ + b`, then ReLU if `act` says so.
+    fn forward(&self, x: &[f32], rows: usize, act: Act, out: &mut Vec<f32>) {
         out.clear();
         out.resize(rows * self.fan_out, 0.0);
         for r in 0..rows {
             out[r * self.fan_out..(r + 1) * self.fan_out].copy_from_slice(&self.b);
         }
-        matmul(
-            x,
-            rows,
-            self.fan_in,
-            &self.wt,
-            self.fan_out,
-            false,
+        gemm(
+            Mat::row_major(x, rows, self.fan_in),
+            Mat::row_major(&self.wt, self.fan_in, self.fan_out),
             out,
-            true,
+            Write::Accumulate,
         );
-        if relu {
+        if act == Act::Relu {
             for v in out.iter_mut() {
                 *v = v.max(0.0);
             }
@@ -73,165 +77,46 @@ impl Dense {
     }
 }
 
-thread_local! {
-    /// Set while a thread works on its own share of rows: its products then stay on it.
-    pub(crate) static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with this thread's matrix products kept on this thread.
-pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
-    let was = SERIAL.with(|s| s.replace(true));
-    let r = f();
-    SERIAL.with(|s| s.set(was));
-    r
-}
-
-/// `c[m, n] (+)= a[m, k] · B` where `B = wᵀ` when `w_is_out_in` (w is `[n, k]`) or
-/// `B = w` (w is `[k, n]`).
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    a: &[f32],
-    m: usize,
-    k: usize,
-    w: &[f32],
-    n: usize,
-    w_is_out_in: bool,
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    debug_assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
-    let (rhs_cs, rhs_rs) = if w_is_out_in {
-        (k as isize, 1)
-    } else {
-        (1, n as isize)
-    };
-    // Small products run on the calling thread: thread start-up costs more than it saves.
-    let flops = m * n * k;
-    let par = if flops >= 1 << 20 && !SERIAL.with(|f| f.get()) {
-        gemm::Parallelism::Rayon(candle_core::utils::get_num_threads())
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the slices are at least as long as the strides imply (checked above),
-    // `c` does not alias `a` or `w`, and all strides describe dense row-major layouts.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            rhs_cs,
-            rhs_rs,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
+/// The activation after a [`Dense`] layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Relu,
+    None,
 }
 
 /// A ReLU MLP (no activation after the last layer).
 #[derive(Debug, Clone)]
-pub struct FastMlp {
+struct CpuMlp {
     layers: Vec<Dense>,
 }
 
-impl FastMlp {
+impl CpuMlp {
     fn from_linears(ls: &[Linear]) -> Result<Self> {
         Ok(Self {
             layers: ls.iter().map(Dense::from_linear).collect::<Result<_>>()?,
         })
     }
 
-    pub fn out_dim(&self) -> usize {
+    fn out_dim(&self) -> usize {
         self.layers.last().map_or(0, |l| l.fan_out)
     }
 
-    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+    fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let mut a = x.to_vec();
         let mut b = Vec::new();
         let n = self.layers.len();
         for (i, l) in self.layers.iter().enumerate() {
-            l.forward(&a, rows, i + 1 < n, &mut b);
+            let act = if i + 1 < n { Act::Relu } else { Act::None };
+            l.forward(&a, rows, act, &mut b);
             std::mem::swap(&mut a, &mut b);
         }
         a
     }
 }
 
-const INV_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
-const INV_SQRT_2PI: f32 = 0.398_942_3;
-
-/// e^x for x ≤ 0 down to −87 (the range GELU needs), a few ulp accurate, written so
-/// that the loop around it vectorises.
-#[inline(always)]
-fn exp_neg(x: f32) -> f32 {
-    let x = x.max(-87.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
-    // Cody–Waite: r = x − n·ln2 in two parts.
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (0.166_666_67
-                    + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    let bits = ((n as i32 + 127) as u32) << 23;
-    p * f32::from_bits(bits)
-}
-
-/// GELU (exact-erf form) and its derivative, in place: `x ← gelu(x)`, `d ← gelu'(x)`.
-/// erf by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7), sharing exp(−x²/2) with φ(x).
-#[inline(always)]
-fn gelu_pair_body(x: &mut [f32], d: &mut [f32]) {
-    for (v, g) in x.iter_mut().zip(d.iter_mut()) {
-        let xv = *v;
-        let u = xv.abs() * INV_SQRT_2;
-        let t = 1.0 / (1.0 + 0.327_591_1 * u);
-        let e = exp_neg(-0.5 * xv * xv);
-        let poly = t
-            * (0.254_829_6
-                + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-        let erf_abs = 1.0 - poly * e;
-        let erf = if xv < 0.0 { -erf_abs } else { erf_abs };
-        let cdf = 0.5 * (1.0 + erf);
-        *v = xv * cdf;
-        *g = cdf + xv * e * INV_SQRT_2PI;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_pair_avx2(x: &mut [f32], d: &mut [f32]) {
-    gelu_pair_body(x, d)
-}
-
-/// Dispatches to an AVX2+FMA build of the loop when the processor has it (decided at
-/// run time; the binary itself targets the baseline x86-64).
-pub fn gelu_pair(x: &mut [f32], d: &mut [f32]) {
-    assert_eq!(x.len(), d.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were detected just above.
-            unsafe { gelu_pair_avx2(x, d) };
-            return;
-        }
-    }
-    gelu_pair_body(x, d)
-}
-
 /// The energy net with a hand-written gradient, on buffers reused across steps.
 #[derive(Debug, Clone)]
-pub struct FastEnergy {
+pub struct CpuEnergy {
     layers: Vec<Dense>,
     zdim: usize,
     /// The first layer's columns acting on z, `[H1, zdim]`.
@@ -242,18 +127,7 @@ pub struct FastEnergy {
     wct: Vec<f32>,
 }
 
-/// `[rows, cols]` row-major → `[cols, rows]` row-major.
-fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0; w.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = w[r * cols + c];
-        }
-    }
-    t
-}
-
-/// Scratch buffers for [`FastEnergy::energy_and_grad`].
+/// Scratch buffers for [`CpuEnergy::energy_and_grad`].
 #[derive(Default)]
 pub struct EnergyScratch {
     h: Vec<Vec<f32>>,
@@ -262,13 +136,16 @@ pub struct EnergyScratch {
     g2: Vec<f32>,
 }
 
-impl FastEnergy {
+impl CpuEnergy {
+    /// The energy net `[z; c] → … → 1` from its layers (GELU between them).
     pub fn new(layers: &[Linear], zdim: usize) -> Result<Self> {
         let layers: Vec<Dense> = layers
             .iter()
             .map(Dense::from_linear)
             .collect::<Result<_>>()?;
-        let l0 = &layers[0];
+        let Some(l0) = layers.first() else {
+            candle_core::bail!("energy net without layers")
+        };
         let fdim = l0.fan_in - zdim;
         let mut wz = Vec::with_capacity(l0.fan_out * zdim);
         let mut wc = Vec::with_capacity(l0.fan_out * fdim);
@@ -290,24 +167,17 @@ impl FastEnergy {
     /// `W1c·c + b1` for each row of `c` (`[rows, fdim]`).
     pub fn condition(&self, c: &[f32], rows: usize) -> Vec<f32> {
         let l0 = &self.layers[0];
-        let mut out = vec![0.0; rows * l0.fan_out];
-        for r in 0..rows {
-            out[r * l0.fan_out..(r + 1) * l0.fan_out].copy_from_slice(&l0.b);
-        }
-        matmul(
-            c,
-            rows,
-            l0.fan_in - self.zdim,
-            &self.wct,
-            l0.fan_out,
-            false,
+        let mut out = l0.bias_rows(rows);
+        gemm(
+            Mat::row_major(c, rows, l0.fan_in - self.zdim),
+            Mat::row_major(&self.wct, l0.fan_in - self.zdim, l0.fan_out),
             &mut out,
-            true,
+            Write::Accumulate,
         );
         out
     }
 
-    /// Energies `[rows]` and ∂E/∂z `[rows, zdim]` (written into `grad`).
+    /// Energies `[rows]` and ∂E/∂z `[rows, zdim]` (written into `energy` and `grad`).
     pub fn energy_and_grad(
         &self,
         z: &[f32],
@@ -324,14 +194,19 @@ impl FastEnergy {
         let h1 = self.layers[0].fan_out;
         s.h[0].clear();
         s.h[0].extend_from_slice(&cond[..rows * h1]);
-        matmul(z, rows, self.zdim, &self.wzt, h1, false, &mut s.h[0], true);
+        gemm(
+            Mat::row_major(z, rows, self.zdim),
+            Mat::row_major(&self.wzt, self.zdim, h1),
+            &mut s.h[0],
+            Write::Accumulate,
+        );
         for i in 1..n {
             let (done, rest) = s.h.split_at_mut(i);
             let a = &mut done[i - 1];
             let d = &mut s.d[i - 1];
             d.resize(a.len(), 0.0);
             gelu_pair(a, d);
-            self.layers[i].forward(a, rows, false, &mut rest[0]);
+            self.layers[i].forward(a, rows, Act::None, &mut rest[0]);
         }
         energy.clear();
         energy.extend_from_slice(&s.h[n - 1][..rows]);
@@ -354,56 +229,178 @@ impl FastEnergy {
             let out_dim = self.layers[i - 1].fan_out;
             s.g2.clear();
             s.g2.resize(rows * in_dim, 0.0);
-            matmul(&s.g, rows, out_dim, w, in_dim, false, &mut s.g2, false);
+            gemm(
+                Mat::row_major(&s.g, rows, out_dim),
+                Mat::row_major(w, out_dim, in_dim),
+                &mut s.g2,
+                Write::Overwrite,
+            );
             std::mem::swap(&mut s.g, &mut s.g2);
         }
         grad.clear();
         grad.extend_from_slice(&s.g[..rows * self.zdim]);
     }
+
+    /// Langevin chains on candle tensors through this energy (CPU), for the training
+    /// loop: `c` are the detached contexts of the chains' rows.
+    pub fn langevin_tensor(
+        &self,
+        p: LangevinParams,
+        z0: &Tensor,
+        c: &Tensor,
+        steps: usize,
+        noise: Noise<'_>,
+    ) -> Result<Tensor> {
+        let (rows, zd) = z0.dims2()?;
+        let c = c
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let cond = self.condition(&c, rows);
+        let mut z = z0
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let mut chains = CpuChains::new(self, &mut z, &cond, rows);
+        langevin::run(&mut chains, p, steps, noise)?;
+        Tensor::from_vec(z, (rows, zd), z0.device())
+    }
+}
+
+/// Chains on CPU buffers: `z` (`rows × zdim`) moved in place.
+struct CpuChains<'a> {
+    energy: &'a CpuEnergy,
+    z: &'a mut [f32],
+    cond: &'a [f32],
+    rows: usize,
+    scratch: EnergyScratch,
+    e: Vec<f32>,
+    g: Vec<f32>,
+}
+
+impl<'a> CpuChains<'a> {
+    fn new(energy: &'a CpuEnergy, z: &'a mut [f32], cond: &'a [f32], rows: usize) -> Self {
+        Self {
+            energy,
+            z,
+            cond,
+            rows,
+            scratch: EnergyScratch::default(),
+            e: Vec::new(),
+            g: Vec::new(),
+        }
+    }
+}
+
+impl Chains for CpuChains<'_> {
+    fn len(&self) -> usize {
+        self.z.len()
+    }
+
+    fn drift(&mut self, p: LangevinParams) -> Result<()> {
+        let (half, inv_var) = (p.half_step2(), p.inv_var());
+        self.energy.energy_and_grad(
+            self.z,
+            self.cond,
+            self.rows,
+            &mut self.scratch,
+            &mut self.e,
+            &mut self.g,
+        );
+        for (zv, gv) in self.z.iter_mut().zip(self.g.iter()) {
+            *zv -= half * (gv + *zv * inv_var);
+        }
+        Ok(())
+    }
+
+    fn diffuse(&mut self, p: LangevinParams, eps: &[f32]) -> Result<()> {
+        for (zv, nv) in self.z.iter_mut().zip(eps) {
+            *zv += nv * p.step_size;
+        }
+        Ok(())
+    }
+}
+
+/// The layers [`CpuModel::new`] copies, borrowed from the model.
+pub struct CpuLayers<'a> {
+    /// Past encoder.
+    pub enc_past: &'a [Linear],
+    /// Social pooling's θ, φ and g layers and its number of rounds.
+    pub social: Option<SocialLayers<'a>>,
+    /// Plan encoder.
+    pub enc_plan: &'a [Linear],
+    /// Plan decoder.
+    pub dec_plan: &'a [Linear],
+    /// Trajectory decoder.
+    pub dec_traj: &'a [Linear],
+    /// Energy net.
+    pub ebm: &'a [Linear],
+}
+
+/// Social pooling's layers.
+pub struct SocialLayers<'a> {
+    /// θ (queries).
+    pub theta: &'a [Linear],
+    /// φ (keys).
+    pub phi: &'a [Linear],
+    /// g (values).
+    pub g: &'a [Linear],
+    /// Rounds of pooling.
+    pub rounds: usize,
+}
+
+/// Social pooling on the CPU.
+#[derive(Debug, Clone)]
+struct CpuSocial {
+    theta: CpuMlp,
+    phi: CpuMlp,
+    g: CpuMlp,
+    rounds: usize,
 }
 
 /// The whole sampling path on the CPU.
 #[derive(Debug, Clone)]
-pub struct FastModel {
-    enc_past: FastMlp,
-    social: Option<(FastMlp, FastMlp, FastMlp, usize)>,
-    enc_plan: FastMlp,
-    dec_plan: FastMlp,
-    dec_traj: FastMlp,
-    pub energy: FastEnergy,
+pub struct CpuModel {
+    enc_past: CpuMlp,
+    social: Option<CpuSocial>,
+    enc_plan: CpuMlp,
+    dec_plan: CpuMlp,
+    dec_traj: CpuMlp,
+    energy: CpuEnergy,
     fdim: usize,
     zdim: usize,
-    step_size: f32,
-    prior_sigma: f32,
+    langevin: LangevinParams,
     init_sigma: f32,
 }
 
-impl FastModel {
-    /// Copies the weights out of `m` (call again after the weights change).
-    pub fn new(m: &Lbebm) -> Result<Self> {
-        let cfg = m.config();
-        let p = m.parts();
+impl CpuModel {
+    /// Copies the weights out of `layers` (build it again after the weights change).
+    pub fn new(layers: CpuLayers<'_>, cfg: &crate::config::CheckedConfig) -> Result<Self> {
         Ok(Self {
-            enc_past: FastMlp::from_linears(p.enc_past)?,
-            social: match p.social {
-                Some((t, ph, g, r)) => Some((
-                    FastMlp::from_linears(t)?,
-                    FastMlp::from_linears(ph)?,
-                    FastMlp::from_linears(g)?,
-                    r,
-                )),
+            enc_past: CpuMlp::from_linears(layers.enc_past)?,
+            social: match layers.social {
+                Some(s) => Some(CpuSocial {
+                    theta: CpuMlp::from_linears(s.theta)?,
+                    phi: CpuMlp::from_linears(s.phi)?,
+                    g: CpuMlp::from_linears(s.g)?,
+                    rounds: s.rounds,
+                }),
                 None => None,
             },
-            enc_plan: FastMlp::from_linears(p.enc_plan)?,
-            dec_plan: FastMlp::from_linears(p.dec_plan)?,
-            dec_traj: FastMlp::from_linears(p.dec_traj)?,
-            energy: FastEnergy::new(p.ebm, cfg.model.zdim)?,
+            enc_plan: CpuMlp::from_linears(layers.enc_plan)?,
+            dec_plan: CpuMlp::from_linears(layers.dec_plan)?,
+            dec_traj: CpuMlp::from_linears(layers.dec_traj)?,
+            energy: CpuEnergy::new(layers.ebm, cfg.model.zdim)?,
             fdim: cfg.model.fdim,
             zdim: cfg.model.zdim,
-            step_size: cfg.langevin.step_size,
-            prior_sigma: cfg.langevin.prior_sigma,
+            langevin: LangevinParams::of(&cfg.langevin),
             init_sigma: cfg.langevin.init_sigma,
         })
+    }
+
+    /// The energy net.
+    pub fn energy(&self) -> &CpuEnergy {
+        &self.energy
     }
 
     /// Context features `[N, fdim]` from observations `[N, 16]`, pooling within each
@@ -411,15 +408,15 @@ impl FastModel {
     pub fn encode(&self, obs: &[f32], scene_sizes: &[usize]) -> Vec<f32> {
         let n: usize = scene_sizes.iter().sum();
         let mut c = self.enc_past.forward(obs, n);
-        let Some((theta, phi, g, rounds)) = &self.social else {
+        let Some(social) = &self.social else {
             return c;
         };
         let f = self.fdim;
-        let d = theta.out_dim();
-        for _ in 0..*rounds {
-            let th = theta.forward(&c, n);
-            let ph = phi.forward(&c, n);
-            let gc = g.forward(&c, n);
+        let d = social.theta.out_dim();
+        for _ in 0..social.rounds {
+            let th = social.theta.forward(&c, n);
+            let ph = social.phi.forward(&c, n);
+            let gc = social.g.forward(&c, n);
             let mut next = c.clone();
             let mut start = 0;
             let mut logits = Vec::new();
@@ -427,15 +424,11 @@ impl FastModel {
                 // Affinities within the scene only.
                 logits.clear();
                 logits.resize(s * s, 0.0);
-                matmul(
-                    &th[start * d..(start + s) * d],
-                    s,
-                    d,
-                    &ph[start * d..(start + s) * d],
-                    s,
-                    true,
+                gemm(
+                    Mat::row_major(&th[start * d..(start + s) * d], s, d),
+                    Mat::row_major(&ph[start * d..(start + s) * d], s, d).t(),
                     &mut logits,
-                    false,
+                    Write::Overwrite,
                 );
                 for i in 0..s {
                     let row = &mut logits[i * s..(i + 1) * s];
@@ -449,15 +442,11 @@ impl FastModel {
                         *v /= sum;
                     }
                 }
-                matmul(
-                    &logits,
-                    s,
-                    s,
-                    &gc[start * f..(start + s) * f],
-                    f,
-                    false,
+                gemm(
+                    Mat::row_major(&logits, s, s),
+                    Mat::row_major(&gc[start * f..(start + s) * f], s, f),
                     &mut next[start * f..(start + s) * f],
-                    true,
+                    Write::Accumulate,
                 );
                 start += s;
             }
@@ -466,36 +455,33 @@ impl FastModel {
         c
     }
 
-    /// As [`Lbebm::sample`]: futures `[N·K, 24]` and energies `[N·K]`, agent-major.
+    /// As [`crate::model::Lbebm::sample`]: futures `[N·K, 24]` and energies `[N·K]`,
+    /// agent-major, the chains shared out among candle's threads.
     pub fn sample(
         &self,
         obs: &[f32],
         scene_sizes: &[usize],
-        k: usize,
-        steps: usize,
+        draw: Draw,
         rng: &mut dyn rand::RngCore,
-        noise: bool,
-    ) -> (Vec<f32>, Vec<f32>) {
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let threads = candle_core::utils::get_num_threads();
-        self.sample_on(obs, scene_sizes, k, steps, rng, noise, threads)
+        self.sample_on(obs, scene_sizes, draw, rng, threads)
     }
 
-    /// [`FastModel::sample`] with the chains shared out among `threads` threads (the
+    /// [`CpuModel::sample`] with the chains shared out among `threads` threads (the
     /// result does not depend on it).
-    #[allow(clippy::too_many_arguments)]
     pub fn sample_on(
         &self,
         obs: &[f32],
         scene_sizes: &[usize],
-        k: usize,
-        steps: usize,
+        draw: Draw,
         rng: &mut dyn rand::RngCore,
-        noise: bool,
         threads: usize,
-    ) -> (Vec<f32>, Vec<f32>) {
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let n: usize = scene_sizes.iter().sum();
+        let k = draw.k;
         let rows = n * k;
-        let (f, zd) = (self.fdim, self.zdim);
+        let f = self.fdim;
         let c = self.encode(obs, scene_sizes);
         let cond_n = self.energy.condition(&c, n);
         let h1 = cond_n.len() / n.max(1);
@@ -507,54 +493,48 @@ impl FastModel {
                 cond.extend_from_slice(&cond_n[a * h1..(a + 1) * h1]);
             }
         }
-        let z: Vec<f32> = (0..rows * zd)
-            .map(|_| rng.sample::<f32, _>(StandardNormal) * self.init_sigma)
-            .collect();
+        let z = langevin::normals(rng, rows * self.zdim, self.init_sigma);
         // Small scenes stay on one thread's rows (its products may still use both).
         let parts = if rows >= 2 * MIN_SPLIT_ROWS {
             threads.max(1)
         } else {
             1
         };
-        self.chains_and_decoders(&ck, &cond, z, rows, steps, rng, noise, parts)
+        let chains = Rows {
+            ck: &ck,
+            cond: &cond,
+            rows,
+        };
+        self.chains_and_decoders(chains, z, draw, rng, parts)
     }
 
-    /// The Langevin chains and decoders of [`FastModel::sample`], the rows shared out
+    /// The Langevin chains and decoders of [`CpuModel::sample`], the rows shared out
     /// among `parts` threads, each working through its rows alone (one fork and join for
     /// all the Langevin steps instead of one per matrix product). The rows are
     /// independent and the noise is drawn beforehand in the order a single chain of all
     /// rows would draw it, so the result does not depend on `parts`.
-    #[allow(clippy::too_many_arguments)]
     fn chains_and_decoders(
         &self,
-        ck: &[f32],
-        cond: &[f32],
+        r: Rows<'_>,
         mut z: Vec<f32>,
-        rows: usize,
-        steps: usize,
+        draw: Draw,
         rng: &mut dyn rand::RngCore,
-        noise: bool,
         parts: usize,
-    ) -> (Vec<f32>, Vec<f32>) {
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         use rayon::prelude::*;
-        let (f, zd) = (self.fdim, self.zdim);
-        let h1 = cond.len() / rows.max(1);
-        let drawn: Vec<f32> = if noise {
-            (0..steps * rows * zd)
-                .map(|_| rng.sample::<f32, _>(StandardNormal))
-                .collect()
+        let (f, zd, rows, steps) = (self.fdim, self.zdim, r.rows, draw.steps);
+        let h1 = r.cond.len() / rows.max(1);
+        let noisy = draw.diffusion == Diffusion::On;
+        let drawn = if noisy {
+            langevin::normals(rng, steps * rows * zd, 1.0)
         } else {
             Vec::new()
         };
-        let lp = LangevinParams {
-            step_size: self.step_size,
-            prior_sigma: self.prior_sigma,
-        };
         // Rows r0.. of z (in place), then their futures.
-        let chunk = |r0: usize, zc: &mut [f32]| -> Vec<f32> {
+        let chunk = |r0: usize, zc: &mut [f32]| -> Result<Vec<f32>> {
             let n = zc.len() / zd;
-            let cc = &cond[r0 * h1..(r0 + n) * h1];
-            let mine: Vec<f32> = if noise {
+            let cc = &r.cond[r0 * h1..(r0 + n) * h1];
+            let mine: Vec<f32> = if noisy {
                 (0..steps)
                     .flat_map(|st| {
                         let o = st * rows * zd;
@@ -565,36 +545,28 @@ impl FastModel {
             } else {
                 Vec::new()
             };
-            let nz = if noise {
+            let noise = if noisy {
                 Noise::Drawn(&mine)
             } else {
                 Noise::Off
             };
-            let mut s = EnergyScratch::default();
-            let (mut e, mut g) = (Vec::new(), Vec::new());
-            langevin_noise(
-                &self.energy,
-                lp,
-                zc,
-                cc,
-                n,
+            langevin::run(
+                &mut CpuChains::new(&self.energy, zc, cc, n),
+                self.langevin,
                 steps,
-                nz,
-                &mut s,
-                &mut e,
-                &mut g,
-            );
-            self.decode(&ck[r0 * f..(r0 + n) * f], zc, n)
+                noise,
+            )?;
+            Ok(self.decode(&r.ck[r0 * f..(r0 + n) * f], zc, n))
         };
         let fut: Vec<f32> = if parts <= 1 {
-            chunk(0, &mut z)
+            chunk(0, &mut z)?
         } else {
             let per = rows.div_ceil(parts);
             let outs: Vec<Vec<f32>> = z
                 .par_chunks_mut(per * zd)
                 .enumerate()
                 .map(|(i, zc)| serial(|| chunk(i * per, zc)))
-                .collect();
+                .collect::<Result<_>>()?;
             outs.into_iter().flatten().collect()
         };
         // The final energies over all rows at once: the one-output layer's product can
@@ -603,8 +575,8 @@ impl FastModel {
         let mut s = EnergyScratch::default();
         let (mut e, mut g) = (Vec::new(), Vec::new());
         self.energy
-            .energy_and_grad(&z, cond, rows, &mut s, &mut e, &mut g);
-        (fut, e)
+            .energy_and_grad(&z, r.cond, rows, &mut s, &mut e, &mut g);
+        Ok((fut, e))
     }
 
     /// Plan then trajectory from context rows and latents.
@@ -627,137 +599,13 @@ impl FastModel {
     }
 }
 
-/// The family of CPU kernels the matrix products (the `gemm` crate, chosen at run time)
-/// and the fused GELU use here: `avx512f`, `avx2+fma` or `baseline`. Results are
-/// bit-identical across machines of one family; between families float rounding differs.
-pub fn cpu_kernels() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            return "avx512f";
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return "avx2+fma";
-        }
-    }
-    "baseline"
+/// The chains' rows: context and energy condition per row, agent-major.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    ck: &'a [f32],
+    cond: &'a [f32],
+    rows: usize,
 }
 
 /// Below this many rows per thread, sampling stays on one thread's products.
 const MIN_SPLIT_ROWS: usize = 32;
-
-/// Step size and reference σ of the sampler.
-#[derive(Debug, Clone, Copy)]
-pub struct LangevinParams {
-    pub step_size: f32,
-    pub prior_sigma: f32,
-}
-
-/// Short-run Langevin dynamics in place on `z` (`[rows, zdim]`):
-/// `z ← z − ½s²(∂E/∂z + z/σ²) + s·ε`, noise drawn row-major each step.
-#[allow(clippy::too_many_arguments)]
-pub fn langevin(
-    energy: &FastEnergy,
-    p: LangevinParams,
-    z: &mut [f32],
-    cond: &[f32],
-    rows: usize,
-    steps: usize,
-    rng: Option<&mut dyn rand::RngCore>,
-    s: &mut EnergyScratch,
-    e: &mut Vec<f32>,
-    g: &mut Vec<f32>,
-) {
-    let noise = match rng {
-        Some(r) => Noise::Rng(r),
-        None => Noise::Off,
-    };
-    langevin_noise(energy, p, z, cond, rows, steps, noise, s, e, g)
-}
-
-/// Where the Langevin noise comes from.
-pub enum Noise<'a> {
-    /// Deterministic descent.
-    Off,
-    /// Standard normals drawn row-major each step.
-    Rng(&'a mut dyn rand::RngCore),
-    /// Standard normals drawn beforehand, `steps × rows × zdim` in the order [`Noise::Rng`]
-    /// would draw them: a chunk of rows of a batch gets exactly the noise it would get
-    /// inside the whole batch.
-    Drawn(&'a [f32]),
-}
-
-/// [`langevin`] with any [`Noise`].
-#[allow(clippy::too_many_arguments)]
-pub fn langevin_noise(
-    energy: &FastEnergy,
-    p: LangevinParams,
-    z: &mut [f32],
-    cond: &[f32],
-    rows: usize,
-    steps: usize,
-    mut noise: Noise<'_>,
-    s: &mut EnergyScratch,
-    e: &mut Vec<f32>,
-    g: &mut Vec<f32>,
-) {
-    let st = p.step_size;
-    let half = 0.5 * st * st;
-    let inv_var = 1.0 / (p.prior_sigma * p.prior_sigma);
-    let n = z.len();
-    for step in 0..steps {
-        energy.energy_and_grad(z, cond, rows, s, e, g);
-        for (zv, gv) in z.iter_mut().zip(g.iter()) {
-            *zv -= half * (gv + *zv * inv_var);
-        }
-        match &mut noise {
-            Noise::Off => {}
-            Noise::Rng(r) => {
-                for zv in z.iter_mut() {
-                    *zv += r.sample::<f32, _>(StandardNormal) * st;
-                }
-            }
-            Noise::Drawn(d) => {
-                for (zv, nv) in z.iter_mut().zip(&d[step * n..(step + 1) * n]) {
-                    *zv += nv * st;
-                }
-            }
-        }
-    }
-}
-
-/// Langevin on candle tensors through [`FastEnergy`] (CPU), for the training loop:
-/// `c` are the detached contexts of the chains' rows.
-pub fn langevin_tensor(
-    energy: &FastEnergy,
-    p: LangevinParams,
-    z0: &Tensor,
-    c: &Tensor,
-    steps: usize,
-    noise: Noise<'_>,
-) -> Result<Tensor> {
-    let (rows, zd) = z0.dims2()?;
-    if let Noise::Drawn(d) = &noise {
-        if d.len() != steps * rows * zd {
-            candle_core::bail!(
-                "langevin: {} noise values for {steps} steps of {rows}×{zd}",
-                d.len()
-            )
-        }
-    }
-    let c = c
-        .to_dtype(candle_core::DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
-    let cond = energy.condition(&c, rows);
-    let mut z = z0
-        .to_dtype(candle_core::DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
-    let mut s = EnergyScratch::default();
-    let (mut e, mut g) = (Vec::new(), Vec::new());
-    langevin_noise(
-        energy, p, &mut z, &cond, rows, steps, noise, &mut s, &mut e, &mut g,
-    );
-    Tensor::from_vec(z, (rows, zd), z0.device())
-}

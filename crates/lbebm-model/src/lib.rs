@@ -6,16 +6,37 @@
 //! and then a full 12-step trajectory.
 //!
 //! The crate knows nothing of files beyond its own checkpoints, nor of ROS or the CLI.
+//!
+//! Modules from the leaves up (each uses only those above it):
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | the serde config and its checked form |
+//! | [`kernels`] | CPU kernels on slices: the one `gemm` wrapper, GELU with its derivative |
+//! | [`ops`] | candle operations with hand-written backward passes (fused layer, GELU) |
+//! | [`nn`] | network modules: MLP, energy net with its gradient in z |
+//! | [`langevin`] | the Langevin sampler, written once for both backends |
+//! | [`cpu`] | the CPU sampler on plain buffers |
+//! | [`model`] | the LB-EBM network on candle tensors (any device), training forward pass |
+//! | [`batch`] | scenes to model tensors: frames, normalisation, masks |
+//! | [`sampler`] | the CPU and tensor samplers behind one interface |
+//! | [`rank`] | covering and scoring the K returned samples |
+//! | [`predictor`] | [`LbebmPredictor`]: scenes in, ranked forecasts in world coordinates out |
+//! | [`checkpoint`] | checkpoint folders: weights, resolved config, meta |
+//! | [`train`] | loss, Adam, replay buffer, the training loop |
 
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
-pub mod fast;
-pub mod fused;
+pub mod cpu;
+pub mod kernels;
+pub mod langevin;
 pub mod model;
 pub mod nn;
+pub mod ops;
 pub mod predictor;
 pub mod rank;
+pub mod sampler;
 pub mod train;
 
 pub use candle_core::Device;

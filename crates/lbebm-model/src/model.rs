@@ -2,13 +2,13 @@
 //! Langevin sampler, posterior encoder, plan decoder and trajectory decoder.
 
 use crate::config::CheckedConfig;
-use crate::fast::Noise;
-use crate::nn::{EnergyNet, Mlp};
+use crate::cpu::{CpuEnergy, CpuLayers, CpuModel, SocialLayers};
+use crate::langevin::{self, Chains, Diffusion, Draw, LangevinParams, Noise};
+use crate::nn::{EnergyCondition, EnergyNet, Mlp};
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use lbebm_types::{OBS_LEN, PRED_LEN};
 use rand::Rng;
-use rand_distr::StandardNormal;
 
 /// Logit offset that removes agents of other scenes from the affinity softmax:
 /// exp(−1e9) is exactly 0 in f32, so other scenes contribute nothing at all.
@@ -89,25 +89,6 @@ fn scene_mask_on_device(scene_sizes: &[usize], device: &Device) -> Result<Tensor
     same.affine(-(MASKED as f64), MASKED as f64)
 }
 
-/// θ, φ, g layers of social pooling and its number of rounds.
-pub type SocialParts<'a> = (
-    &'a [candle_nn::Linear],
-    &'a [candle_nn::Linear],
-    &'a [candle_nn::Linear],
-    usize,
-);
-
-/// Borrowed layers of every module, for [`crate::fast::FastModel`].
-pub struct Parts<'a> {
-    pub enc_past: &'a [candle_nn::Linear],
-    /// θ, φ, g layers and the number of rounds.
-    pub social: Option<SocialParts<'a>>,
-    pub enc_plan: &'a [candle_nn::Linear],
-    pub dec_plan: &'a [candle_nn::Linear],
-    pub dec_traj: &'a [candle_nn::Linear],
-    pub ebm: &'a [candle_nn::Linear],
-}
-
 /// What the training loss needs from one forward pass.
 #[derive(Debug)]
 pub struct TrainOutputs {
@@ -133,8 +114,6 @@ pub struct Lbebm {
     dec_traj: Mlp,
     ebm: EnergyNet,
     device: Device,
-    /// Use the CPU fast path for Langevin chains in training (on by default).
-    pub fast_langevin: bool,
     /// Off the CPU, draw the sampling noise ([`Lbebm::sample`]) with the device's own
     /// generator, seeded from the caller's at the first draw: no host work per draw, but
     /// not the numbers of the CPU (off by default: then a seed gives the same noise on
@@ -160,13 +139,8 @@ pub struct TrainNoise {
 
 impl TrainNoise {
     pub fn draw<R: Rng + ?Sized>(rng: &mut R, rows: usize, zdim: usize, steps: usize) -> Self {
-        let mut normals = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| rng.sample::<f32, _>(StandardNormal))
-                .collect()
-        };
-        let langevin = normals(steps * rows * zdim);
-        let eps = normals(rows * zdim);
+        let langevin = langevin::normals(rng, steps * rows * zdim, 1.0);
+        let eps = langevin::normals(rng, rows * zdim, 1.0);
         Self {
             langevin,
             eps,
@@ -193,17 +167,15 @@ impl TrainNoise {
     }
 }
 
-/// Noise source for sampling: seeded, so runs are reproducible on any device.
+/// `shape` standard normals times `std` from `rng` (row-major, host-drawn), on `dev`:
+/// seeded, so runs are reproducible on any device.
 pub fn randn<R: Rng + ?Sized>(
     rng: &mut R,
     shape: (usize, usize),
     std: f32,
     dev: &Device,
 ) -> Result<Tensor> {
-    let v: Vec<f32> = (0..shape.0 * shape.1)
-        .map(|_| rng.sample::<f32, _>(StandardNormal) * std)
-        .collect();
-    Tensor::from_vec(v, shape, dev)
+    Tensor::from_vec(langevin::normals(rng, shape.0 * shape.1, std), shape, dev)
 }
 
 impl Lbebm {
@@ -224,7 +196,6 @@ impl Lbebm {
             dec_traj: Mlp::new(2 * m.fdim, &m.dec_traj, PRED_LEN * 2, vb.pp("dec_traj"))?,
             ebm: EnergyNet::new(m.zdim, m.fdim, &m.ebm_hidden, vb.pp("ebm"))?,
             device: vb.device().clone(),
-            fast_langevin: true,
             device_noise: false,
             device_seeded: Default::default(),
         })
@@ -240,18 +211,22 @@ impl Lbebm {
         &self.ebm
     }
 
-    pub fn parts(&self) -> Parts<'_> {
-        Parts {
+    /// The CPU sampler with a copy of the current weights.
+    pub fn cpu_model(&self) -> Result<CpuModel> {
+        let layers = CpuLayers {
             enc_past: self.enc_past.layers(),
-            social: self
-                .social
-                .as_ref()
-                .map(|s| (s.theta.layers(), s.phi.layers(), s.g.layers(), s.rounds)),
+            social: self.social.as_ref().map(|s| SocialLayers {
+                theta: s.theta.layers(),
+                phi: s.phi.layers(),
+                g: s.g.layers(),
+                rounds: s.rounds,
+            }),
             enc_plan: self.enc_plan.layers(),
             dec_plan: self.dec_plan.layers(),
             dec_traj: self.dec_traj.layers(),
             ebm: self.ebm.layers(),
-        }
+        };
+        CpuModel::new(layers, &self.cfg)
     }
 
     /// Context `c` for every agent: `obs` is `[N, 16]` (observed positions relative to
@@ -264,100 +239,46 @@ impl Lbebm {
         }
     }
 
-    /// Short-run Langevin dynamics from `z0` under p(z|c) ∝ exp(−E(z,c))·N(0,σ²I).
-    /// With `rng = None` the noise term is left out (deterministic descent).
+    /// Short-run Langevin dynamics from `z0` under p(z|c) ∝ exp(−E(z,c))·N(0,σ²I)
+    /// ([`crate::langevin`]), through candle operations on the model's device. Off the
+    /// CPU the noise of all steps goes to the device in one upload.
     pub fn langevin(
         &self,
         z0: &Tensor,
-        cond: &crate::nn::EnergyCondition,
-        steps: usize,
-        rng: Option<&mut dyn rand::RngCore>,
-    ) -> Result<Tensor> {
-        let noise = match rng {
-            Some(r) => Noise::Rng(r),
-            None => Noise::Off,
-        };
-        self.langevin_noise(z0, cond, steps, noise)
-    }
-
-    /// [`Lbebm::langevin`] with any [`Noise`].
-    pub fn langevin_noise(
-        &self,
-        z0: &Tensor,
-        cond: &crate::nn::EnergyCondition,
+        cond: &EnergyCondition,
         steps: usize,
         noise: Noise<'_>,
     ) -> Result<Tensor> {
-        self.langevin_impl(z0, cond, steps, noise, !self.device.is_cpu())
+        self.langevin_with(z0, cond, steps, noise, !self.device.is_cpu())
     }
 
-    /// The chains; with `upfront` the noise of all steps goes to the device in one
-    /// upload. Off the CPU an upload per step is a round trip to the host per step, so
-    /// there the noise of all steps is drawn (or scaled) at once on the host, in the
-    /// order and with the arithmetic of the per-step draws, and sliced per step: the
-    /// same numbers either way.
-    fn langevin_impl(
+    /// [`Lbebm::langevin`], saying whether the noise is uploaded at once (`upfront`) or
+    /// step by step: the same numbers either way.
+    fn langevin_with(
         &self,
         z0: &Tensor,
-        cond: &crate::nn::EnergyCondition,
+        cond: &EnergyCondition,
         steps: usize,
-        mut noise: Noise<'_>,
+        noise: Noise<'_>,
         upfront: bool,
     ) -> Result<Tensor> {
-        let l = &self.cfg.langevin;
-        let s = l.step_size as f64;
-        let inv_var = 1.0 / (l.prior_sigma as f64 * l.prior_sigma as f64);
-        let mut z = z0.detach();
-        let dims = z.dims2()?;
-        let n = dims.0 * dims.1;
-        if let Noise::Drawn(d) = &noise {
-            if d.len() < steps * n {
-                candle_core::bail!(
-                    "langevin: {} noise values for {steps} steps of {}×{}",
-                    d.len(),
-                    dims.0,
-                    dims.1
-                )
-            }
-        }
-        let all = if !upfront || steps == 0 {
-            None
-        } else {
-            let shape = (steps * dims.0, dims.1);
-            match &mut noise {
-                Noise::Off => None,
-                Noise::Rng(r) if self.device_noise => {
-                    Some(self.randn_on_device(*r, shape, l.step_size)?)
-                }
-                Noise::Rng(r) => Some(randn(*r, shape, l.step_size, &self.device)?),
-                Noise::Drawn(d) => {
-                    let e: Vec<f32> = d[..steps * n].iter().map(|v| v * l.step_size).collect();
-                    Some(Tensor::from_vec(e, shape, &self.device)?)
-                }
-            }
+        let (rows, zdim) = z0.dims2()?;
+        let mut chains = TensorChains {
+            model: self,
+            cond,
+            z: z0.detach(),
+            rows,
+            zdim,
+            upfront,
+            all: None,
         };
-        for step in 0..steps {
-            let (_, g) = self.ebm.energy_and_grad(&z, cond)?;
-            // z − ½s²(g + z/σ²)
-            let drift = (g + (&z * inv_var)?)?;
-            z = (&z - (drift * (0.5 * s * s))?)?;
-            if let Some(all) = &all {
-                z = (z + all.narrow(0, step * dims.0, dims.0)?)?;
-                continue;
-            }
-            match &mut noise {
-                Noise::Off => {}
-                Noise::Rng(r) => z = (z + randn(*r, dims, l.step_size, &self.device)?)?,
-                Noise::Drawn(d) => {
-                    let e: Vec<f32> = d[step * n..(step + 1) * n]
-                        .iter()
-                        .map(|v| v * l.step_size)
-                        .collect();
-                    z = (z + Tensor::from_vec(e, dims, &self.device)?)?;
-                }
-            }
-        }
-        Ok(z)
+        langevin::run(
+            &mut chains,
+            LangevinParams::of(&self.cfg.langevin),
+            steps,
+            noise,
+        )?;
+        Ok(chains.z)
     }
 
     /// Normals times `std` from the device's generator, seeded from `rng` at the first
@@ -390,12 +311,11 @@ impl Lbebm {
         &self,
         obs: &Tensor,
         mask: &Tensor,
-        k: usize,
-        steps: usize,
+        draw: Draw,
         rng: &mut dyn rand::RngCore,
-        noise: bool,
     ) -> Result<(Tensor, Tensor)> {
         let n = obs.dim(0)?;
+        let k = draw.k;
         let c = self.encode(obs, mask)?.detach();
         let fdim = self.cfg.model.fdim;
         let cond_n = self.ebm.condition(&c)?;
@@ -404,7 +324,7 @@ impl Lbebm {
             t.unsqueeze(1)?.broadcast_as((n, k, w))?.reshape((n * k, w))
         };
         let ck = rep(&c)?;
-        let cond = crate::nn::EnergyCondition(rep(&cond_n.0)?);
+        let cond = EnergyCondition(rep(&cond_n.0)?);
         let l = &self.cfg.langevin;
         let shape = (n * k, self.cfg.model.zdim);
         let z0 = if self.device_noise && !self.device.is_cpu() {
@@ -412,11 +332,11 @@ impl Lbebm {
         } else {
             randn(rng, shape, l.init_sigma, &self.device)?
         };
-        let z = if noise {
-            self.langevin(&z0, &cond, steps, Some(rng))?
-        } else {
-            self.langevin(&z0, &cond, steps, None)?
+        let noise = match draw.diffusion {
+            Diffusion::On => Noise::Rng(rng),
+            Diffusion::Off => Noise::Off,
         };
+        let z = self.langevin(&z0, &cond, draw.steps, noise)?;
         let (energy, _) = self.ebm.energy_and_grad(&z, &cond)?;
         let (_, fut) = self.decode(&ck, &z)?;
         debug_assert_eq!(ck.dim(1)?, fdim);
@@ -443,24 +363,19 @@ impl Lbebm {
         let c = self.encode(obs, mask)?;
         let cd = c.detach();
         // Negative samples from the prior (no gradient to anything).
-        let z_neg = if self.device.is_cpu() && self.fast_langevin {
-            let fe = crate::fast::FastEnergy::new(self.ebm.layers(), zdim)?;
-            let l = &self.cfg.langevin;
-            let p = crate::fast::LangevinParams {
-                step_size: l.step_size,
-                prior_sigma: l.prior_sigma,
-            };
-            crate::fast::langevin_tensor(
-                &fe,
-                p,
+        let z_neg = if self.device.is_cpu() {
+            // The CPU chains: the tensor path's numbers up to rounding, several times
+            // faster for the small products of one batch.
+            CpuEnergy::new(self.ebm.layers(), zdim)?.langevin_tensor(
+                LangevinParams::of(&self.cfg.langevin),
                 z_neg0,
                 &cd,
-                l.steps,
+                steps,
                 Noise::Drawn(&noise.langevin),
             )?
         } else {
             let cond = self.ebm.condition(&cd)?;
-            self.langevin_noise(z_neg0, &cond, steps, Noise::Drawn(&noise.langevin))?
+            self.langevin(z_neg0, &cond, steps, Noise::Drawn(&noise.langevin))?
         };
         // Posterior q(z | c, plan).
         let pf = self.enc_plan.forward(plan_gt)?;
@@ -485,6 +400,78 @@ impl Lbebm {
             },
             z_neg,
         ))
+    }
+}
+
+/// The tensor path's chains: `z` on the model's device.
+struct TensorChains<'a> {
+    model: &'a Lbebm,
+    cond: &'a EnergyCondition,
+    z: Tensor,
+    rows: usize,
+    zdim: usize,
+    /// Take the noise of all steps at once (one upload instead of one per step).
+    upfront: bool,
+    /// That noise, already times s, `[steps·rows, zdim]`.
+    all: Option<Tensor>,
+}
+
+impl Chains for TensorChains<'_> {
+    fn len(&self) -> usize {
+        self.rows * self.zdim
+    }
+
+    fn drift(&mut self, p: LangevinParams) -> Result<()> {
+        let (_, g) = self.model.ebm.energy_and_grad(&self.z, self.cond)?;
+        // In f64, as candle's scalar operations take them.
+        let s = p.step_size as f64;
+        let inv_var = 1.0 / (p.prior_sigma as f64 * p.prior_sigma as f64);
+        let drift = (g + (&self.z * inv_var)?)?;
+        self.z = (&self.z - (drift * (0.5 * s * s))?)?;
+        Ok(())
+    }
+
+    fn diffuse(&mut self, p: LangevinParams, eps: &[f32]) -> Result<()> {
+        let e: Vec<f32> = eps.iter().map(|v| v * p.step_size).collect();
+        let e = Tensor::from_vec(e, (self.rows, self.zdim), &self.model.device)?;
+        self.z = (&self.z + e)?;
+        Ok(())
+    }
+
+    fn take_all_noise(
+        &mut self,
+        p: LangevinParams,
+        steps: usize,
+        noise: &mut Noise<'_>,
+    ) -> Result<bool> {
+        if !self.upfront {
+            return Ok(false);
+        }
+        let shape = (steps * self.rows, self.zdim);
+        let dev = &self.model.device;
+        self.all = match noise {
+            Noise::Off => return Ok(false),
+            Noise::Rng(r) if self.model.device_noise => {
+                Some(self.model.randn_on_device(*r, shape, p.step_size)?)
+            }
+            Noise::Rng(r) => Some(randn(*r, shape, p.step_size, dev)?),
+            Noise::Drawn(d) => {
+                let e: Vec<f32> = d[..shape.0 * shape.1]
+                    .iter()
+                    .map(|v| v * p.step_size)
+                    .collect();
+                Some(Tensor::from_vec(e, shape, dev)?)
+            }
+        };
+        Ok(true)
+    }
+
+    fn diffuse_own(&mut self, step: usize) -> Result<()> {
+        let Some(all) = &self.all else {
+            candle_core::bail!("langevin: no noise taken")
+        };
+        self.z = (&self.z + all.narrow(0, step * self.rows, self.rows)?)?;
+        Ok(())
     }
 }
 
@@ -521,9 +508,10 @@ mod tests {
         let cfg = Config::default()
             .check()
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let (m, vm) = crate::checkpoint::build(&cfg, &Device::Cpu)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        crate::train::seeded_init(&vm, 3).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        // Weights as candle initialises them: any will do.
+        let vm = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, candle_core::DType::F32, &Device::Cpu);
+        let m = Lbebm::new(&cfg, vb)?;
         let (rows, zdim, steps) = (6, cfg.model.zdim, 5);
         let mut r = StdRng::seed_from_u64(1);
         let c = randn(&mut r, (rows, cfg.model.fdim), 1.0, &Device::Cpu)?;
@@ -533,16 +521,19 @@ mod tests {
             .flatten_all()?
             .to_vec1()?;
         for upfront in [false, true] {
-            let off = m.langevin_impl(&z0, &cond, steps, Noise::Off, upfront)?;
-            assert_eq!(bits(&off), bits(&m.langevin(&z0, &cond, steps, None)?));
+            let off = m.langevin_with(&z0, &cond, steps, Noise::Off, upfront)?;
+            assert_eq!(
+                bits(&off),
+                bits(&m.langevin(&z0, &cond, steps, Noise::Off)?)
+            );
         }
-        let per_step = m.langevin_impl(&z0, &cond, steps, Noise::Drawn(&drawn), false)?;
-        let upfront = m.langevin_impl(&z0, &cond, steps, Noise::Drawn(&drawn), true)?;
+        let per_step = m.langevin_with(&z0, &cond, steps, Noise::Drawn(&drawn), false)?;
+        let upfront = m.langevin_with(&z0, &cond, steps, Noise::Drawn(&drawn), true)?;
         assert_eq!(bits(&per_step), bits(&upfront));
         let mut r1 = StdRng::seed_from_u64(9);
         let mut r2 = StdRng::seed_from_u64(9);
-        let per_step = m.langevin_impl(&z0, &cond, steps, Noise::Rng(&mut r1), false)?;
-        let upfront = m.langevin_impl(&z0, &cond, steps, Noise::Rng(&mut r2), true)?;
+        let per_step = m.langevin_with(&z0, &cond, steps, Noise::Rng(&mut r1), false)?;
+        let upfront = m.langevin_with(&z0, &cond, steps, Noise::Rng(&mut r2), true)?;
         assert_eq!(bits(&per_step), bits(&upfront));
         // Both consumed the same numbers from the generator.
         assert_eq!(
@@ -551,7 +542,7 @@ mod tests {
         );
         // Too little drawn noise is an error, not a panic.
         assert!(m
-            .langevin_impl(&z0, &cond, steps, Noise::Drawn(&drawn[1..]), true)
+            .langevin_with(&z0, &cond, steps, Noise::Drawn(&drawn[1..]), true)
             .is_err());
         Ok(())
     }

@@ -59,7 +59,7 @@ impl Mlp {
 }
 
 impl Module for Mlp {
-    /// On the CPU in f32 each layer is one fused operation ([`crate::fused`]), the same
+    /// On the CPU in f32 each layer is one fused operation ([`crate::ops`]), the same
     /// function as [`Mlp::forward_generic`] with fewer passes over memory.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if !(x.device().is_cpu() && x.dtype() == candle_core::DType::F32) {
@@ -68,7 +68,7 @@ impl Module for Mlp {
         let mut h = x.clone();
         let n = self.layers.len();
         for (i, l) in self.layers.iter().enumerate() {
-            h = crate::fused::linear(&h, l, i + 1 < n)?;
+            h = crate::ops::linear(&h, l, i + 1 < n)?;
         }
         Ok(h)
     }
@@ -117,20 +117,20 @@ impl EnergyNet {
     }
 
     /// E(z, c) through tensor ops (differentiable in every weight): `[B]`. On the CPU in
-    /// f32 the layers and GELUs are fused operations ([`crate::fused`]).
+    /// f32 the layers and GELUs are fused operations ([`crate::ops`]).
     pub fn energy(&self, z: &Tensor, c: &Tensor) -> Result<Tensor> {
         let mut h = Tensor::cat(&[z, c], D::Minus1)?;
         let fused = h.device().is_cpu() && h.dtype() == candle_core::DType::F32;
         let n = self.layers.len();
         for (i, l) in self.layers.iter().enumerate() {
             h = if fused {
-                crate::fused::linear(&h, l, false)?
+                crate::ops::linear(&h, l, false)?
             } else {
                 l.forward(&h)?
             };
             if i + 1 < n {
                 h = if fused {
-                    crate::fused::gelu(&h)?
+                    crate::ops::gelu(&h)?
                 } else {
                     h.gelu_erf()?
                 };

@@ -1,13 +1,15 @@
-//! A dense layer (`x·Wᵀ + b`, optionally ReLU) as a single candle operation on the CPU,
-//! forward and backward, for the training step's big MLPs.
+//! candle operations with hand-written backward passes, on the CPU kernels of
+//! [`crate::kernels`]: a dense layer (`x·Wᵀ + b`, optionally ReLU) and the exact-erf GELU,
+//! each one operation forward and backward, for the training step's big MLPs.
 //!
 //! Through candle's generic operations a layer is a matrix product, a broadcast bias
 //! addition and a ReLU, each allocating its output and each with its own backward
 //! (a comparison, a product, a reduction, transposed copies). Here the forward is one
 //! product into a buffer followed by one pass for bias and ReLU, and the backward
-//! masks the incoming gradient once and makes the three gradients directly with the
-//! `gemm` crate (candle's own CPU kernel).
+//! masks the incoming gradient once and makes the three gradients directly with
+//! [`crate::kernels::gemm`].
 
+use crate::kernels::{gelu_pair, gemm, Mat, Write};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
 /// The layer operation; arguments are `x [m, k]`, `W [n, k]`, `b [n]`, all f32.
@@ -24,64 +26,6 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
         bail!("fused linear: {what} must be contiguous")
     };
     Ok(&v[a..b])
-}
-
-/// A strided view of a matrix: element (i, j) at `i·rs + j·cs`.
-struct View<'a> {
-    v: &'a [f32],
-    rs: usize,
-    cs: usize,
-}
-
-/// `dst[m, n] = a[m, k] · b[k, n]` (dst dense row-major, overwritten).
-fn gemm(m: usize, n: usize, k: usize, a: View, b: View, dst: &mut [f32]) {
-    assert_eq!(dst.len(), m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        dst.fill(0.0);
-        return;
-    }
-    assert!(
-        (m - 1) * a.rs + (k - 1) * a.cs < a.v.len(),
-        "lhs out of bounds"
-    );
-    assert!(
-        (k - 1) * b.rs + (n - 1) * b.cs < b.v.len(),
-        "rhs out of bounds"
-    );
-    // Small products stay on the calling thread: waking others costs more than it saves.
-    let par = if m * n * k >= 1 << 20 && !crate::fast::SERIAL.with(|s| s.get()) {
-        gemm::Parallelism::Rayon(candle_core::utils::get_num_threads())
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the views' largest offsets are in bounds (asserted above), `dst` is dense
-    // `m × n`, and it aliases neither input (it is a distinct `&mut`).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.v.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.v.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
 }
 
 /// Runs `f` on a tensor's f32 CPU buffer (made contiguous first if it is not), without
@@ -131,12 +75,10 @@ impl CustomOp3 for LinearOp {
         let mut y = vec![0f32; m * n];
         // y = x · Wᵀ: Wᵀ (k × n) is W read with swapped strides.
         gemm(
-            m,
-            n,
-            k,
-            View { v: x, rs: k, cs: 1 },
-            View { v: w, rs: 1, cs: k },
+            Mat::row_major(x, m, k),
+            Mat::row_major(w, n, k).t(),
             &mut y,
+            Write::Overwrite,
         );
         for row in y.chunks_exact_mut(n) {
             for (v, bias) in row.iter_mut().zip(b) {
@@ -172,40 +114,20 @@ impl CustomOp3 for LinearOp {
         // dx = g · W
         with_f32(w, |wv| {
             gemm(
-                m,
-                k,
-                n,
-                View {
-                    v: &g,
-                    rs: n,
-                    cs: 1,
-                },
-                View {
-                    v: wv,
-                    rs: k,
-                    cs: 1,
-                },
+                Mat::row_major(&g, m, n),
+                Mat::row_major(wv, n, k),
                 &mut dx,
+                Write::Overwrite,
             )
         })?;
         let mut dw = vec![0f32; n * k];
         // dW = gᵀ · x
         with_f32(x, |xv| {
             gemm(
-                n,
-                k,
-                m,
-                View {
-                    v: &g,
-                    rs: 1,
-                    cs: n,
-                },
-                View {
-                    v: xv,
-                    rs: k,
-                    cs: 1,
-                },
+                Mat::row_major(&g, m, n).t(),
+                Mat::row_major(xv, m, k),
                 &mut dw,
+                Write::Overwrite,
             )
         })?;
         let mut db = vec![0f32; n];
@@ -232,7 +154,7 @@ pub fn linear(x: &Tensor, l: &candle_nn::Linear, relu: bool) -> Result<Tensor> {
 }
 
 /// GELU (exact-erf form, as PyTorch's `nn.GELU()`) as one operation, value and
-/// derivative from [`crate::fast::gelu_pair`] (erf within 1.5e-7) instead of candle's
+/// derivative from [`gelu_pair`] (erf within 1.5e-7) instead of candle's
 /// element-at-a-time erf and the six operations of its backward.
 #[derive(Debug, Clone, Copy)]
 pub struct GeluOp;
@@ -245,14 +167,14 @@ impl CustomOp1 for GeluOp {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let mut y = slice(s, l, "x")?.to_vec();
         let mut d = vec![0f32; y.len()];
-        crate::fast::gelu_pair(&mut y, &mut d);
+        gelu_pair(&mut y, &mut d);
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         let mut v = with_f32(x, <[f32]>::to_vec)?;
         let mut d = vec![0f32; v.len()];
-        crate::fast::gelu_pair(&mut v, &mut d);
+        gelu_pair(&mut v, &mut d);
         with_f32(dy, |g| {
             for (dv, gv) in d.iter_mut().zip(g) {
                 *dv *= gv;

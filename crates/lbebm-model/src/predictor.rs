@@ -1,8 +1,9 @@
 //! The LB-EBM model behind the evaluation harness's [`Predictor`] interface.
 
 use crate::batch::{to_world, FrameSpec, SceneBatch};
-use crate::fast::FastModel;
+use crate::langevin::{Diffusion, Draw};
 use crate::model::Lbebm;
+use crate::sampler::{self, Backend, Sampler};
 use lbebm_eval::{BoxError, Predictor};
 use lbebm_types::{softmax, AgentForecast, Scene, SceneForecast, OBS_LEN, PRED_LEN};
 use rand::rngs::StdRng;
@@ -11,49 +12,79 @@ use rand::SeedableRng;
 /// Samples K futures per agent with a seeded noise source, so that the same seed over
 /// the same scenes in the same order gives the same numbers.
 pub struct LbebmPredictor {
-    pub model: Lbebm,
-    /// The CPU fast path (same results as the tensor path up to rounding); `None` on
-    /// other devices or when turned off with [`LbebmPredictor::use_fast_path`].
-    fast: Option<FastModel>,
+    model: Lbebm,
+    sampler: Box<dyn Sampler>,
     rng: StdRng,
-    /// Langevin steps at prediction time.
-    pub steps: usize,
-    /// Candidates drawn per agent before choosing K that cover them (0: off).
-    pub candidates: usize,
-    pub name: String,
+    steps: usize,
+    candidates: usize,
+    name: String,
 }
 
 impl LbebmPredictor {
-    pub fn new(model: Lbebm, seed: u64, name: impl Into<String>) -> Self {
-        let steps = model.config().langevin.test_steps;
-        let candidates = model.config().langevin.candidates;
-        let fast = if model.device().is_cpu() {
-            FastModel::new(&model).ok()
+    /// A predictor over `model`, sampling with the CPU sampler on the CPU and the tensor
+    /// path elsewhere; Langevin steps and candidates from the model's config.
+    ///
+    /// # Errors
+    /// When the CPU sampler cannot copy the weights.
+    pub fn new(
+        model: Lbebm,
+        seed: u64,
+        name: impl Into<String>,
+    ) -> Result<Self, crate::ModelError> {
+        let backend = if model.device().is_cpu() {
+            Backend::Cpu
         } else {
-            None
+            Backend::Tensor
         };
-        Self {
+        let sampler = sampler::build(&model, backend)?;
+        Ok(Self {
+            steps: model.config().langevin.test_steps,
+            candidates: model.config().langevin.candidates,
+            sampler,
             model,
-            fast,
             rng: StdRng::seed_from_u64(seed),
-            steps,
-            candidates,
             name: name.into(),
-        }
+        })
     }
 
-    /// Whether predictions go through the CPU fast path.
-    pub fn uses_fast_path(&self) -> bool {
-        self.fast.is_some()
+    /// Which implementation draws the samples.
+    pub fn backend(&self) -> Backend {
+        self.sampler.backend()
     }
 
-    /// Chooses between the CPU fast path and the candle tensor path.
-    pub fn use_fast_path(&mut self, on: bool) {
-        self.fast = if on && self.model.device().is_cpu() {
-            FastModel::new(&self.model).ok()
-        } else {
-            None
-        };
+    /// Draws with `backend` from now on.
+    ///
+    /// # Errors
+    /// [`Backend::Cpu`] for a model that is not on the CPU.
+    pub fn set_backend(&mut self, backend: Backend) -> Result<(), crate::ModelError> {
+        self.sampler = sampler::build(&self.model, backend)?;
+        Ok(())
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Lbebm {
+        &self.model
+    }
+
+    /// Langevin steps at prediction time.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Candidates drawn per agent (0: off).
+    pub fn candidates(&self) -> usize {
+        self.candidates
+    }
+
+    /// Langevin steps at prediction time (default: the config's `test_steps`).
+    pub fn set_steps(&mut self, steps: usize) {
+        self.steps = steps;
+    }
+
+    /// Candidates drawn per agent before choosing K that cover them (0: off; default:
+    /// the config's `candidates`).
+    pub fn set_candidates(&mut self, candidates: usize) {
+        self.candidates = candidates;
     }
 
     /// Restarts the noise stream (so a split's evaluation does not depend on what ran
@@ -86,20 +117,12 @@ impl LbebmPredictor {
         };
         // The observed rows on the host: the fast path's input and the ranking's.
         let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
-        let (fut, en) = match &self.fast {
-            Some(fm) => fm.sample(&obs, &b.scene_sizes, k, self.steps, &mut self.rng, true),
-            None => {
-                let (fut, en) =
-                    self.model
-                        .sample(&b.obs, &b.mask()?, k, self.steps, &mut self.rng, true)?;
-                (
-                    fut.to_dtype(candle_core::DType::F32)?
-                        .flatten_all()?
-                        .to_vec1::<f32>()?,
-                    en.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?,
-                )
-            }
+        let draw = Draw {
+            k,
+            steps: self.steps,
+            diffusion: Diffusion::On,
         };
+        let (fut, en) = self.sampler.sample(&b, &obs, draw, &mut self.rng)?;
         // Per agent: which K of the drawn samples to return, and their scores. Agents are
         // independent here, so they are shared out among the threads (same result).
         use rayon::prelude::*;

@@ -5,7 +5,9 @@ use candle_core::{DType, Device, Tensor};
 use lbebm_model::batch::SceneBatch;
 use lbebm_model::checkpoint::{self, sorted_vars, Meta};
 use lbebm_model::config::{CheckedConfig, Config};
+use lbebm_model::langevin::{Diffusion, Draw, LangevinParams, Noise};
 use lbebm_model::model::randn;
+use lbebm_model::sampler::Backend;
 use lbebm_model::train::{self, seeded_init, Quiet, TrainRun};
 use lbebm_model::LbebmPredictor;
 use lbebm_types::{AgentWindow, Scene, Vec2, OBS_LEN, PRED_LEN};
@@ -162,7 +164,7 @@ fn noiseless_langevin_lowers_the_energy() {
     let mut rng = StdRng::seed_from_u64(9);
     let z0 = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
     let cond = m.energy_net().condition(&c).unwrap();
-    let z = m.langevin(&z0, &cond, 20, None).unwrap();
+    let z = m.langevin(&z0, &cond, 20, Noise::Off).unwrap();
     // The sampled density includes the Gaussian reference: compare E + |z|²/(2σ²).
     let s2 = cfg.langevin.prior_sigma.powi(2) as f64;
     let total = |z: &Tensor| {
@@ -187,7 +189,7 @@ fn sampling_leaves_every_weight_untouched() {
     let cfg = small_cfg();
     let (m, vm) = build(&cfg, 3);
     let before = snapshot(&vm);
-    let mut p = LbebmPredictor::new(m, 1, "t");
+    let mut p = LbebmPredictor::new(m, 1, "t").unwrap();
     let out = p.forecast(&scenes(5, 1), 7).unwrap();
     assert_eq!(out.len(), 5);
     assert!(out.iter().all(|s| s
@@ -203,12 +205,17 @@ fn same_seed_same_samples_different_seed_different_samples() {
     let (m, _) = build(&cfg, 4);
     let sc = scenes(4, 2);
     let a = LbebmPredictor::new(m.clone(), 11, "a")
+        .unwrap()
         .forecast(&sc, 5)
         .unwrap();
     let b = LbebmPredictor::new(m.clone(), 11, "b")
+        .unwrap()
         .forecast(&sc, 5)
         .unwrap();
-    let c = LbebmPredictor::new(m, 12, "c").forecast(&sc, 5).unwrap();
+    let c = LbebmPredictor::new(m, 12, "c")
+        .unwrap()
+        .forecast(&sc, 5)
+        .unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -273,9 +280,11 @@ fn checkpoint_round_trip_and_mismatch_refused() {
     let l = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
     assert_eq!(l.config, cfg);
     let a = LbebmPredictor::new(m.clone(), 3, "a")
+        .unwrap()
         .forecast(&sc, 4)
         .unwrap();
     let b = LbebmPredictor::new(l.model.clone(), 3, "b")
+        .unwrap()
         .forecast(&sc, 4)
         .unwrap();
     assert_eq!(a, b);
@@ -284,9 +293,11 @@ fn checkpoint_round_trip_and_mismatch_refused() {
     let l1 = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
     let l2 = checkpoint::load(dir.path(), &Device::Cpu).unwrap();
     let c1 = LbebmPredictor::new(l1.model, 3, "1")
+        .unwrap()
         .forecast(&sc, 4)
         .unwrap();
     let c2 = LbebmPredictor::new(l2.model, 3, "2")
+        .unwrap()
         .forecast(&sc, 4)
         .unwrap();
     assert_eq!(c1, c2);
@@ -399,11 +410,11 @@ fn fast_path_agrees_with_the_tensor_path() {
     let cfg = Config::default().check().unwrap();
     let (m, _) = build(&cfg, 10);
     let sc = scenes(5, 11);
-    let mut a = LbebmPredictor::new(m.clone(), 5, "fast");
-    let mut b = LbebmPredictor::new(m.clone(), 5, "tensor");
-    b.use_fast_path(false);
+    let mut a = LbebmPredictor::new(m.clone(), 5, "fast").unwrap();
+    let mut b = LbebmPredictor::new(m.clone(), 5, "tensor").unwrap();
+    b.set_backend(Backend::Tensor).unwrap();
     assert!(
-        a.uses_fast_path() && !b.uses_fast_path(),
+        a.backend() == Backend::Cpu && b.backend() == Backend::Tensor,
         "the two paths must differ"
     );
     let fa = a.forecast(&sc, 6).unwrap();
@@ -434,23 +445,21 @@ fn fast_path_agrees_with_the_tensor_path() {
         &Device::Cpu,
     )
     .unwrap();
-    let fe = lbebm_model::fast::FastEnergy::new(m.energy_net().layers(), cfg.model.zdim).unwrap();
-    let p = lbebm_model::fast::LangevinParams {
-        step_size: cfg.langevin.step_size,
-        prior_sigma: cfg.langevin.prior_sigma,
-    };
-    let zf = lbebm_model::fast::langevin_tensor(
-        &fe,
-        p,
-        &z0,
-        &c,
-        20,
-        lbebm_model::fast::Noise::Rng(&mut StdRng::seed_from_u64(2)),
-    )
-    .unwrap();
+    let zf = m
+        .cpu_model()
+        .unwrap()
+        .energy()
+        .langevin_tensor(
+            LangevinParams::of(&cfg.langevin),
+            &z0,
+            &c,
+            20,
+            Noise::Rng(&mut StdRng::seed_from_u64(2)),
+        )
+        .unwrap();
     let cond = m.energy_net().condition(&c).unwrap();
     let mut r: StdRng = StdRng::seed_from_u64(2);
-    let zt = m.langevin(&z0, &cond, 20, Some(&mut r)).unwrap();
+    let zt = m.langevin(&z0, &cond, 20, Noise::Rng(&mut r)).unwrap();
     let d = (zf - zt)
         .unwrap()
         .abs()
@@ -467,7 +476,7 @@ fn fast_gelu_matches_the_exact_one() {
     let xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.005).collect();
     let mut v = xs.clone();
     let mut d = vec![0.0; xs.len()];
-    lbebm_model::fast::gelu_pair(&mut v, &mut d);
+    lbebm_model::kernels::gelu_pair(&mut v, &mut d);
     let t = Tensor::new(xs.as_slice(), &Device::Cpu).unwrap();
     let exact = t.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
     // Derivative: Φ(x) + x·φ(x) with candle's erf, in f64 where possible.
@@ -628,7 +637,7 @@ fn fused_gelu_matches_candles_exact_gelu_forward_and_backward() {
     let r = randn(&mut rng, (50, 40), 1.0, &Device::Cpu).unwrap();
     let run = |fused: bool| {
         let y = if fused {
-            lbebm_model::fused::gelu(x.as_tensor()).unwrap()
+            lbebm_model::ops::gelu(x.as_tensor()).unwrap()
         } else {
             x.as_tensor().gelu_erf().unwrap()
         };
@@ -649,17 +658,23 @@ fn chains_shared_out_among_threads_give_the_same_samples() {
     // order: any number of threads gives the same numbers, bit for bit.
     let cfg = small_cfg();
     let (m, _) = build(&cfg, 12);
-    let fm = lbebm_model::fast::FastModel::new(&m).unwrap();
+    let fm = m.cpu_model().unwrap();
     let sc = scenes(30, 13);
     let b = SceneBatch::new(&sc, 60.0, None, &Device::Cpu).unwrap();
     let obs = b.obs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let rows = b.len() * 7;
     assert!(rows >= 3 * 64, "{rows} rows: too few to be shared out");
-    let run = |threads: usize, noise: bool| {
+    let run = |threads: usize, diffusion: Diffusion| {
         let mut r = StdRng::seed_from_u64(14);
-        fm.sample_on(&obs, &b.scene_sizes, 7, 6, &mut r, noise, threads)
+        let draw = Draw {
+            k: 7,
+            steps: 6,
+            diffusion,
+        };
+        fm.sample_on(&obs, &b.scene_sizes, draw, &mut r, threads)
+            .unwrap()
     };
-    for noise in [true, false] {
+    for noise in [Diffusion::On, Diffusion::Off] {
         let one = run(1, noise);
         assert_eq!(one.0.len(), rows * PRED_LEN * 2);
         for threads in [2, 3] {
@@ -678,7 +693,7 @@ fn chains_shared_out_among_threads_give_the_same_samples() {
                 .fold(0f32, f32::max);
             assert!(
                 other == one,
-                "{threads} threads, noise {noise}: futures differ by {d}, energies by {de}"
+                "{threads} threads, noise {noise:?}: futures differ by {d}, energies by {de}"
             );
         }
     }

@@ -160,7 +160,7 @@ pub fn load_predictor(
         ModelSource::Dir(d) => d.display().to_string(),
         ModelSource::Embedded => "models/default (embedded)".into(),
     };
-    Ok(LbebmPredictor::new(loaded.model, seed, name))
+    Ok(LbebmPredictor::new(loaded.model, seed, name)?)
 }
 
 #[cfg(test)]

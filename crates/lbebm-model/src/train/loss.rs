@@ -1,0 +1,161 @@
+//! The paper's loss on one batch and its gradient, the batch cut into parts computed
+//! side by side.
+
+use crate::batch::{plan_of, SceneBatch};
+use crate::model::{Lbebm, TrainNoise};
+use crate::ModelError;
+use candle_core::{backprop::GradStore, DType, Device, Tensor};
+use lbebm_types::Scene;
+use serde::{Deserialize, Serialize};
+
+/// Loss terms of one batch (means over the batch).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Losses {
+    pub total: f64,
+    pub plan: f64,
+    pub future: f64,
+    pub kld: f64,
+    pub cd: f64,
+    pub subgoal: f64,
+}
+
+/// The loss of a part `b` holding the share `w` of a batch's agents: its terms that are
+/// means over agents weighted by `w`, its sums (a summed KL) as they are, so that the
+/// parts' losses add up to the batch's. The `Losses` returned are the part's own.
+fn part_loss(
+    model: &Lbebm,
+    b: &SceneBatch,
+    z_neg0: &Tensor,
+    noise: &TrainNoise,
+    w: f64,
+) -> Result<(Tensor, Losses, Tensor), ModelError> {
+    let cfg = model.config();
+    let t = &cfg.train;
+    let future = b
+        .future
+        .as_ref()
+        .ok_or_else(|| ModelError::Data("training scenes need ground-truth futures".into()))?;
+    let plan_gt = plan_of(future, &cfg.model.subgoals)?;
+    let (o, z_neg) = model.forward_train(&b.obs, &b.mask()?, &plan_gt, z_neg0, noise)?;
+    let plan = (&o.plan - &plan_gt)?.sqr()?.mean_all()?;
+    let fut = (&o.future - future)?.sqr()?.mean_all()?;
+    // KL(q || N(0, I)), summed over latent dims, then summed or averaged over agents.
+    let kl_rows = ((o.logvar.exp()? + o.mu.sqr()? - &o.logvar)? - 1.0)?
+        .sum(1)?
+        .affine(0.5, 0.0)?;
+    let kld = match t.kld_reduction {
+        crate::config::Reduction::Sum => kl_rows.sum_all()?,
+        crate::config::Reduction::Mean => kl_rows.mean_all()?,
+    };
+    let cd = (o.energy_pos.mean_all()? - o.energy_neg.mean_all()?)?;
+    let sub = (&o.plan - plan_of(&o.future, &cfg.model.subgoals)?)?
+        .sqr()?
+        .mean_all()?;
+    // The terms that are means over agents, and the KL's weight: a summed KL counts
+    // once, a mean one by share.
+    let mut means = (((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
+        + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
+    if t.energy_reg > 0.0 {
+        let reg = (o.energy_pos.sqr()?.mean_all()? + o.energy_neg.sqr()?.mean_all()?)?;
+        means = (means + (reg * t.energy_reg)?)?;
+    }
+    let kld_w = match t.kld_reduction {
+        crate::config::Reduction::Sum => 1.0,
+        crate::config::Reduction::Mean => w,
+    };
+    let kl = (&kld * t.kld_coef)?;
+    // The part's own total (unweighted), reported; the weighted one is differentiated.
+    let own = (&means + &kl)?;
+    let total = ((means * w)? + (kl * kld_w)?)?;
+    let s = |x: &Tensor| -> candle_core::Result<f64> { x.to_dtype(DType::F64)?.to_scalar::<f64>() };
+    let l = Losses {
+        total: s(&own)?,
+        plan: s(&plan)?,
+        future: s(&fut)?,
+        kld: s(&kld)?,
+        cd: s(&cd)?,
+        subgoal: s(&sub)?,
+    };
+    Ok((total, l, z_neg))
+}
+
+/// Loss and gradients of one batch of whole scenes, cut into `parts` groups of scenes of
+/// about equal agent counts computed side by side on the rayon pool. Every loss term
+/// is a mean over agents (or elements per agent), so the whole batch's loss is the
+/// agent-weighted sum of the parts' losses and its gradient the weighted sum of theirs;
+/// `noise` (drawn for the whole batch) gives each part the random numbers of its rows.
+/// Returns the losses, the chains' end points (batch row order) and one gradient per
+/// part, for [`Adam::step_sum`].
+#[allow(clippy::too_many_arguments)]
+pub fn batch_grads(
+    model: &Lbebm,
+    scenes: &[Scene],
+    angles: Option<&[f32]>,
+    z0: &Tensor,
+    noise: &TrainNoise,
+    parts: usize,
+    dev: &Device,
+) -> Result<(Losses, Tensor, Vec<GradStore>), ModelError> {
+    use rayon::prelude::*;
+    let spec = crate::batch::FrameSpec::of(&model.config().model);
+    let total: usize = scenes.iter().map(Scene::len).sum();
+    // Scene ranges with about total/parts agents each.
+    let mut cuts = vec![0usize];
+    let mut seen = 0;
+    for (i, s) in scenes.iter().enumerate() {
+        seen += s.len();
+        let k = cuts.len();
+        if k < parts && seen * parts >= k * total && i + 1 < scenes.len() {
+            cuts.push(i + 1);
+        }
+    }
+    cuts.push(scenes.len());
+    cuts.dedup();
+    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let row_of = |si: usize| -> usize { scenes[..si].iter().map(Scene::len).sum() };
+    let work = |&(s0, s1): &(usize, usize)| -> Result<_, ModelError> {
+        let (r0, r1) = (row_of(s0), row_of(s1));
+        let b = SceneBatch::with_frame(&scenes[s0..s1], spec, angles.map(|a| &a[s0..s1]), dev)?;
+        let n = r1 - r0;
+        let w = n as f64 / total as f64;
+        let (loss_t, l, z_neg) =
+            part_loss(model, &b, &z0.narrow(0, r0, n)?, &noise.rows(r0, r1), w)?;
+        Ok((w, l, z_neg, loss_t.backward()?))
+    };
+    let outs: Vec<_> = if let [only] = ranges.as_slice() {
+        vec![work(only)?]
+    } else {
+        // Each part keeps its own products on its thread: the parts are the parallelism.
+        ranges
+            .par_iter()
+            .map(|r| crate::kernels::serial(|| work(r)))
+            .collect::<Result<Vec<_>, ModelError>>()?
+    };
+    let mut sum = Losses::default();
+    let mut zs = Vec::with_capacity(outs.len());
+    let mut grads = Vec::with_capacity(outs.len());
+    let summed_kl = model.config().train.kld_reduction == crate::config::Reduction::Sum;
+    for (w, l, z, g) in outs {
+        let kw = if summed_kl { 1.0 } else { w };
+        // The means by share, a summed KL once.
+        let kl_part = model.config().train.kld_coef * l.kld;
+        sum.total += w * (l.total - kl_part) + kw * kl_part;
+        for (a, x) in [
+            (&mut sum.plan, l.plan),
+            (&mut sum.future, l.future),
+            (&mut sum.cd, l.cd),
+            (&mut sum.subgoal, l.subgoal),
+        ] {
+            *a += w * x;
+        }
+        sum.kld += kw * l.kld;
+        zs.push(z);
+        grads.push(g);
+    }
+    let z_neg = if zs.len() == 1 {
+        zs.swap_remove(0)
+    } else {
+        Tensor::cat(&zs, 0)?
+    };
+    Ok((sum, z_neg, grads))
+}
