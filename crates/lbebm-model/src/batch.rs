@@ -23,6 +23,7 @@ pub fn heading(a: &AgentWindow) -> Option<f32> {
 /// The input frame of every agent, from the model config.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrameSpec {
+    /// The agent-centric frame: world axes or each agent's heading.
     pub frame: Frame,
     /// Model units per metre.
     pub scale: f32,
@@ -33,6 +34,7 @@ pub struct FrameSpec {
 }
 
 impl FrameSpec {
+    /// The frame settings of a model config.
     pub fn of(m: &crate::config::ModelConfig) -> Self {
         Self {
             frame: m.frame,
@@ -82,6 +84,7 @@ pub struct SceneBatch {
     pub future: Option<Tensor>,
     /// One normaliser per agent, to map predictions back to the world.
     pub norms: Vec<Normalizer>,
+    /// Agents per scene, in batch order (social pooling stays within a scene).
     pub scene_sizes: Vec<usize>,
 }
 
@@ -141,9 +144,11 @@ impl SceneBatch {
         scene_mask(&self.scene_sizes, self.obs.device())
     }
 
+    /// Agents in the batch.
     pub fn len(&self) -> usize {
         self.norms.len()
     }
+    /// Whether the batch holds no agent.
     pub fn is_empty(&self) -> bool {
         self.norms.is_empty()
     }

@@ -14,17 +14,25 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// File of the weights inside a checkpoint folder.
 pub const WEIGHTS: &str = "model.safetensors";
+/// File of the resolved config the weights were trained with.
 pub const CONFIG: &str = "config.toml";
+/// File of the training summary ([`Meta`]).
 pub const META: &str = "meta.json";
 
 /// What a checkpoint says about how it was made.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
+    /// Epoch of the kept weights (1-based).
     pub epoch: usize,
+    /// Validation best-of-K ADE of the kept weights, metres.
     pub val_ade: Option<f64>,
+    /// Validation best-of-K FDE of the kept weights, metres.
     pub val_fde: Option<f64>,
+    /// Validation windows scored.
     pub val_windows: Option<usize>,
+    /// Wall time of the training run, seconds.
     pub train_seconds: f64,
     /// Free text: which data the weights saw.
     pub trained_on: String,
@@ -94,6 +102,7 @@ pub fn load_config(dir: &Path) -> Result<CheckedConfig, ModelError> {
         .map_err(|e| ck_err(&p, e.to_string()))
 }
 
+/// The folder's `meta.json`, or defaults when it is missing or unreadable (it is informative only).
 pub fn load_meta(dir: &Path) -> Meta {
     std::fs::read(dir.join(META))
         .ok()
@@ -170,9 +179,13 @@ pub fn assign(
 
 /// A loaded checkpoint.
 pub struct Loaded {
+    /// The network with the checkpoint's weights.
     pub model: Lbebm,
+    /// The weights as variables (for further training).
     pub vars: VarMap,
+    /// The config stored beside the weights.
     pub config: CheckedConfig,
+    /// The training summary stored beside the weights.
     pub meta: Meta,
 }
 

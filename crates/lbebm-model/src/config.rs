@@ -16,15 +16,23 @@ pub struct ModelConfig {
     pub data_scale: f32,
     /// Future step indexes (0-based) that form the sparse plan.
     pub subgoals: Vec<usize>,
+    /// Hidden widths of the past encoder (8 observed steps → `fdim`).
     pub enc_past: Vec<usize>,
+    /// Hidden widths of the plan encoder (sub-goals → `fdim`).
     pub enc_plan: Vec<usize>,
+    /// Hidden widths of the posterior encoder (`[c; plan]` → mean and log-variance).
     pub enc_latent: Vec<usize>,
+    /// Hidden widths of the plan decoder (`[c; z]` → sub-goals).
     pub dec_plan: Vec<usize>,
+    /// Hidden widths of the trajectory decoder (`[c; plan features]` → 12 steps).
     pub dec_traj: Vec<usize>,
     /// Social pooling on (the reference code passes no mask on ETH/UCY; we pool).
     pub social: bool,
+    /// Hidden widths of social pooling's θ (queries).
     pub nl_theta: Vec<usize>,
+    /// Hidden widths of social pooling's φ (keys).
     pub nl_phi: Vec<usize>,
+    /// Hidden widths of social pooling's g (values).
     pub nl_g: Vec<usize>,
     /// Width of the θ/φ embeddings whose dot products give the affinities.
     pub nl_dim: usize,
@@ -126,6 +134,7 @@ impl Default for LangevinConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RankConfig {
+    /// What a sample's score is.
     pub method: RankMethod,
     /// Kernel bandwidth of [`RankMethod::Density`], metres (RMS over the 12 steps).
     pub bandwidth: f32,
@@ -178,7 +187,9 @@ pub enum RankMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reduction {
+    /// Summed over agents.
     Sum,
+    /// Averaged over agents.
     Mean,
 }
 
@@ -186,25 +197,34 @@ pub enum Reduction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Seed of initialisation, shuffling, augmentation and the sampler's noise.
     pub seed: u64,
+    /// Epochs to run at most.
     pub epochs: usize,
     /// Agents per batch (whole scenes are kept together).
     pub batch_agents: usize,
+    /// Adam's learning rate.
     pub lr: f64,
     /// Multiply the learning rate by `lr_gamma` every `lr_step` epochs.
     pub lr_step: usize,
+    /// Factor of the step decay.
     pub lr_gamma: f64,
+    /// Weight of the sub-goal reconstruction loss.
     pub plan_coef: f64,
+    /// Weight of the trajectory reconstruction loss.
     pub future_coef: f64,
+    /// Weight of the KL term.
     pub kld_coef: f64,
     /// How the KL term is reduced over the batch. The reference code sums it (so its
     /// weight grows with the batch); `mean` makes it per agent.
     pub kld_reduction: Reduction,
+    /// Weight of the contrastive-divergence term of the energy prior.
     pub cd_coef: f64,
     /// Weight of `mean(E_pos² + E_neg²)`: keeps the energies bounded. The contrastive
     /// term is linear in E and can run away (seen here after 7 epochs: the energy gap
     /// reached −2e5 and validation ADE went from 0.24 to 2.3); 0 is the reference code.
     pub energy_reg: f64,
+    /// Weight of the loss tying the predicted sub-goals to the predicted trajectory.
     pub subgoal_coef: f64,
     /// Random rotation of whole scenes.
     pub rotate: bool,
@@ -263,9 +283,13 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Network sizes and frame.
     pub model: ModelConfig,
+    /// The Langevin sampler.
     pub langevin: LangevinConfig,
+    /// Optimisation and loss weights.
     pub train: TrainConfig,
+    /// Scoring and ranking the returned samples (prediction only).
     pub rank: RankConfig,
 }
 
@@ -281,6 +305,7 @@ impl std::ops::Deref for CheckedConfig {
 }
 
 impl CheckedConfig {
+    /// The config itself.
     pub fn into_inner(self) -> Config {
         self.0
     }
@@ -319,6 +344,7 @@ impl Config {
         })
     }
 
+    /// The config as TOML (what a checkpoint folder stores).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
     }

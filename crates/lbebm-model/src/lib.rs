@@ -46,16 +46,32 @@ pub use predictor::LbebmPredictor;
 
 use std::path::PathBuf;
 
+/// Errors of the model crate.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A config value out of range or inconsistent.
     #[error("invalid config: {0}")]
     Config(String),
+    /// A checkpoint folder that cannot be read or does not match its config.
     #[error("{path}: {msg}")]
-    Checkpoint { path: PathBuf, msg: String },
+    Checkpoint {
+        /// The file or folder at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// Training produced a non-finite loss.
     #[error("training diverged (non-finite loss) in epoch {} batch {batch}; the last good checkpoint is kept", epoch + 1)]
-    Diverged { epoch: usize, batch: usize },
+    Diverged {
+        /// Epoch (0-based).
+        epoch: usize,
+        /// Batch within the epoch.
+        batch: usize,
+    },
+    /// Input data unusable for the model (no scenes, no futures to train on).
     #[error("{0}")]
     Data(String),
+    /// A tensor operation failed.
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
 }

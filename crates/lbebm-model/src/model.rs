@@ -24,6 +24,7 @@ pub struct SocialPooling {
 }
 
 impl SocialPooling {
+    /// θ, φ and g MLPs from the model config (tensor names `theta`, `phi`, `g`).
     pub fn new(cfg: &CheckedConfig, vb: VarBuilder) -> Result<Self> {
         let m = &cfg.model;
         Ok(Self {
@@ -92,9 +93,13 @@ fn scene_mask_on_device(scene_sizes: &[usize], device: &Device) -> Result<Tensor
 /// What the training loss needs from one forward pass.
 #[derive(Debug)]
 pub struct TrainOutputs {
+    /// Predicted sub-goals `[N, 2·subgoals]`.
     pub plan: Tensor,
+    /// Predicted future `[N, 24]`.
     pub future: Tensor,
+    /// Posterior mean `[N, zdim]`.
     pub mu: Tensor,
+    /// Posterior log-variance `[N, zdim]`.
     pub logvar: Tensor,
     /// E(z_posterior, c), one per agent.
     pub energy_pos: Tensor,
@@ -138,6 +143,7 @@ pub struct TrainNoise {
 }
 
 impl TrainNoise {
+    /// Draws the numbers for `rows` chains of `zdim` over `steps` steps.
     pub fn draw<R: Rng + ?Sized>(rng: &mut R, rows: usize, zdim: usize, steps: usize) -> Self {
         let langevin = langevin::normals(rng, steps * rows * zdim, 1.0);
         let eps = langevin::normals(rng, rows * zdim, 1.0);
@@ -179,6 +185,7 @@ pub fn randn<R: Rng + ?Sized>(
 }
 
 impl Lbebm {
+    /// The network from a checked config; `vb` names and holds its tensors.
     pub fn new(cfg: &CheckedConfig, vb: VarBuilder) -> Result<Self> {
         let m = &cfg.model;
         let np = m.subgoals.len() * 2;
@@ -201,12 +208,15 @@ impl Lbebm {
         })
     }
 
+    /// The config the network was built from.
     pub fn config(&self) -> &CheckedConfig {
         &self.cfg
     }
+    /// The device its tensors live on.
     pub fn device(&self) -> &Device {
         &self.device
     }
+    /// The energy net E(z, c).
     pub fn energy_net(&self) -> &EnergyNet {
         &self.ebm
     }

@@ -23,6 +23,7 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// `input → hidden… → output` with PyTorch-style initial weights.
     pub fn new(input: usize, hidden: &[usize], output: usize, vb: VarBuilder) -> Result<Self> {
         let mut dims = vec![input];
         dims.extend_from_slice(hidden);
@@ -37,6 +38,7 @@ impl Mlp {
 }
 
 impl Mlp {
+    /// The layers, first to last.
     pub fn layers(&self) -> &[Linear] {
         &self.layers
     }
@@ -100,6 +102,7 @@ fn gelu_and_grad(x: &Tensor) -> Result<(Tensor, Tensor)> {
 }
 
 impl EnergyNet {
+    /// `[z; c] → hidden… → 1` with PyTorch-style initial weights.
     pub fn new(zdim: usize, fdim: usize, hidden: &[usize], vb: VarBuilder) -> Result<Self> {
         let mut dims = vec![zdim + fdim];
         dims.extend_from_slice(hidden);
@@ -112,6 +115,7 @@ impl EnergyNet {
         Ok(Self { layers, zdim })
     }
 
+    /// The layers, first to last.
     pub fn layers(&self) -> &[Linear] {
         &self.layers
     }

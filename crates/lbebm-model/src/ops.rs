@@ -15,6 +15,7 @@ use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape,
 /// The layer operation; arguments are `x [m, k]`, `W [n, k]`, `b [n]`, all f32.
 #[derive(Debug, Clone, Copy)]
 pub struct LinearOp {
+    /// ReLU after the affine map.
     pub relu: bool,
 }
 

@@ -14,7 +14,9 @@ pub struct Adam {
     vars: Vec<(String, Var)>,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
+    /// Steps taken (for the bias correction).
     pub t: usize,
+    /// Learning rate.
     pub lr: f64,
     b1: f64,
     b2: f64,
@@ -22,6 +24,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// Zero moments for every variable of `vm`, in name order.
     pub fn new(vm: &VarMap, lr: f64) -> Result<Self, ModelError> {
         let vars = sorted_vars(vm);
         let m: Vec<Vec<f32>> = vars

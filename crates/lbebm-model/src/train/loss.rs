@@ -11,11 +11,17 @@ use serde::{Deserialize, Serialize};
 /// Loss terms of one batch (means over the batch).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Losses {
+    /// The weighted total that is differentiated.
     pub total: f64,
+    /// Sub-goal reconstruction (mean squared error, model units).
     pub plan: f64,
+    /// Trajectory reconstruction (mean squared error, model units).
     pub future: f64,
+    /// KL(q ‖ N(0, I)), reduced as the config says.
     pub kld: f64,
+    /// Contrastive divergence: mean E(z₊) − mean E(z₋).
     pub cd: f64,
+    /// Sub-goals against the predicted trajectory's (mean squared error).
     pub subgoal: f64,
 }
 

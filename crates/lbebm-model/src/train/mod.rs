@@ -32,14 +32,20 @@ pub const VAL_SEED: u64 = 0x0005_eed0_f7a1;
 /// Name of the resumable training state inside the output folder (f32 weights and the
 /// optimiser's moments; not needed to use the model).
 pub const STATE: &str = "train_state.safetensors";
+/// The training state's counters and history, beside [`STATE`].
 pub const STATE_META: &str = "train_state.json";
 
 /// Hooks for progress display; the library itself prints nothing.
 pub trait Observer {
+    /// An epoch of `batches` batches starts.
     fn epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    /// A batch is done.
     fn batch(&mut self, _losses: &Losses) {}
+    /// Validation of `scenes` scenes starts.
     fn validating(&mut self, _scenes: usize) {}
+    /// `scenes` more scenes were validated.
     fn validated(&mut self, _scenes: usize) {}
+    /// An epoch ended.
     fn epoch_end(&mut self, _report: &EpochReport) {}
 }
 
@@ -50,12 +56,19 @@ impl Observer for Quiet {}
 /// One epoch's summary.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochReport {
+    /// Epoch number (1-based).
     pub epoch: usize,
+    /// Learning rate during the epoch.
     pub lr: f64,
+    /// Mean losses over its batches.
     pub mean: Losses,
+    /// Validation best-of-K ADE, metres.
     pub val_ade: f64,
+    /// Validation best-of-K FDE, metres.
     pub val_fde: f64,
+    /// Whether this epoch's weights were kept as the best so far.
     pub best: bool,
+    /// Wall time of the epoch with its validation, seconds.
     pub seconds: f64,
 }
 
@@ -74,11 +87,17 @@ struct StateMeta {
 /// Result of a training run.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// Epochs run (with those of a resumed run).
     pub epochs_run: usize,
+    /// Epoch of the kept weights.
     pub best_epoch: usize,
+    /// Validation ADE of the kept weights, metres.
     pub best_val_ade: f64,
+    /// Validation FDE of the kept weights, metres.
     pub best_val_fde: f64,
+    /// Wall time, seconds.
     pub seconds: f64,
+    /// Every epoch's report.
     pub history: Vec<EpochReport>,
 }
 
@@ -151,9 +170,13 @@ pub fn validate(
 
 /// Everything `train` needs besides the data.
 pub struct TrainRun<'a> {
+    /// The checked config to train.
     pub cfg: CheckedConfig,
+    /// Checkpoint folder to write (created if missing).
     pub out: &'a Path,
+    /// Device to train on.
     pub device: &'a Device,
+    /// Continue from the training state in `out`.
     pub resume: bool,
     /// Free text stored in the checkpoint's meta.
     pub trained_on: String,

@@ -13,6 +13,7 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// An empty buffer of `cap` latents of `zdim` (`cap` 0: off).
     pub fn new(zdim: usize, cap: usize) -> Self {
         Self {
             zdim,
@@ -21,9 +22,11 @@ impl Replay {
             next: 0,
         }
     }
+    /// Whether the buffer holds `cap` latents.
     pub fn is_full(&self) -> bool {
         self.cap > 0 && self.data.len() == self.cap * self.zdim
     }
+    /// Adds latents (`rows` is a multiple of `zdim`), overwriting the oldest once full.
     pub fn push(&mut self, rows: &[f32]) {
         if self.cap == 0 {
             return;
@@ -38,6 +41,7 @@ impl Replay {
             }
         }
     }
+    /// `n` latents drawn uniformly with replacement, `[n, zdim]` on `dev`.
     pub fn sample(
         &self,
         n: usize,
