@@ -1,6 +1,8 @@
 //! `lbebm eval`: best-of-K ADE/FDE on the test folders, one table, optional JSON.
 
-use crate::common::{bar, data_root, device, BadInput, SplitArg};
+use crate::common::{
+    bar, checkpoint_for, data_root, device, write_atomic, BadInput, SplitArg, EVAL_SEED,
+};
 use anyhow::{Context, Result};
 use clap::Args;
 use lbebm_data::{load_part, Part, Split};
@@ -8,9 +10,6 @@ use lbebm_eval::{average, evaluate, with_obs_noise, ConstantVelocity, Predictor,
 use lbebm_model::{checkpoint, LbebmPredictor};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-/// Default evaluation seed: fixed, so the table is reproducible.
-pub const EVAL_SEED: u64 = 20210407;
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -88,23 +87,6 @@ struct Report {
     kernels: &'static str,
     splits: Vec<SplitRow>,
     average: Option<Avg>,
-}
-
-/// Which checkpoint evaluates `split` when `--model` is a folder.
-pub fn checkpoint_for(model: &Path, split: Split) -> Result<PathBuf> {
-    if model.join(checkpoint::CONFIG).is_file() {
-        return Ok(model.to_path_buf());
-    }
-    let sub = model.join(split.name());
-    if sub.join(checkpoint::CONFIG).is_file() {
-        return Ok(sub);
-    }
-    Err(BadInput(format!(
-        "{}: neither a checkpoint (config.toml + model.safetensors) nor a folder with {}/",
-        model.display(),
-        split.name()
-    ))
-    .into())
 }
 
 fn predictor(a: &EvalArgs, split: Split, dev: &lbebm_model::Device) -> Result<Box<dyn Predictor>> {
@@ -224,17 +206,4 @@ pub fn run(a: EvalArgs) -> Result<()> {
         write_atomic(path, &serde_json::to_vec_pretty(&rep)?)?;
     }
     Ok(())
-}
-
-/// Writes through a temporary file in the destination folder, then renames.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    crate::common::persist(tmp, path)
 }

@@ -1,6 +1,6 @@
 //! `lbebm figure`: a picture of a few test scenes with the model's samples.
 
-use crate::cmd_eval::{checkpoint_for, EVAL_SEED};
+use crate::common::{checkpoint_for, EVAL_SEED};
 use crate::common::{data_root, device, BadInput};
 use crate::plot::{self, Panel, PlotAgent};
 use anyhow::{Context, Result};

@@ -1,7 +1,7 @@
 //! `lbebm predict`: track files in, K sampled futures per agent out (CSV or JSON),
 //! optionally a picture.
 
-use crate::cmd_eval::EVAL_SEED;
+use crate::common::EVAL_SEED;
 use crate::common::{bar, device, load_model, BadInput};
 use crate::plot::{self, Panel, PlotAgent};
 use anyhow::{Context, Result};
@@ -486,17 +486,7 @@ struct Output {
 
 impl Output {
     fn create(path: &Path, kind: OutKind, model: &str, k: usize, time: TimeKind) -> Result<Self> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
-            BadInput(format!(
-                "{}: cannot write into {}: {e}",
-                path.display(),
-                dir.display()
-            ))
-        })?;
+        let tmp = crate::common::temp_beside(path, "")?;
         let mut w = std::io::BufWriter::new(tmp);
         match kind {
             OutKind::Csv => writeln!(w, "t,agent_id,sample,step,x,y,energy,weight")?,

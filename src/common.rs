@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use lbebm_data::{Split, DATA_ENV};
+use lbebm_default_model::ModelSource;
 use std::path::{Path, PathBuf};
 
 /// Exit code 2: the user's input (files, flags, models) is at fault.
@@ -136,25 +137,63 @@ pub fn load_model(
     arg: Option<&Path>,
     dev: &lbebm_model::Device,
 ) -> Result<(lbebm_model::checkpoint::Loaded, String)> {
-    match arg {
-        Some(p) => {
-            let l = lbebm_model::checkpoint::load(p, dev)
-                .with_context(|| format!("loading model {}", p.display()))?;
-            Ok((l, p.display().to_string()))
-        }
-        None => embedded_default(dev),
-    }
+    let src = match arg {
+        Some(p) => ModelSource::Dir(p.to_path_buf()),
+        None => ModelSource::Embedded,
+    };
+    let l = lbebm_default_model::load(&src, dev)
+        .with_context(|| format!("loading model {}", src.name()))?;
+    Ok((l, src.name()))
 }
 
-fn embedded_default(
-    dev: &lbebm_model::Device,
-) -> Result<(lbebm_model::checkpoint::Loaded, String)> {
-    let (cfg, w) = lbebm_default_model::embedded().ok_or_else(|| {
-        BadInput("this binary was built without models/default; pass --model DIR".into())
-    })?;
-    let l =
-        lbebm_model::checkpoint::load_bytes(cfg, w, Path::new("<embedded models/default>"), dev)?;
-    Ok((l, "models/default (embedded)".into()))
+/// Seed of every command's sampler unless `--seed` says otherwise: evaluation numbers
+/// are reproducible by default.
+pub const EVAL_SEED: u64 = 20210407;
+
+/// Which checkpoint evaluates `split` when `--model` is a folder: the folder itself when
+/// it is a checkpoint, else its `<split>` subfolder.
+pub fn checkpoint_for(model: &Path, split: Split) -> Result<PathBuf> {
+    if model.join(lbebm_model::checkpoint::CONFIG).is_file() {
+        return Ok(model.to_path_buf());
+    }
+    let sub = model.join(split.name());
+    if sub.join(lbebm_model::checkpoint::CONFIG).is_file() {
+        return Ok(sub);
+    }
+    Err(BadInput(format!(
+        "{}: neither a checkpoint (config.toml + model.safetensors) nor a folder with {}/",
+        model.display(),
+        split.name()
+    ))
+    .into())
+}
+
+/// A temporary file in `path`'s folder (with `suffix`), to write and then [`persist`]
+/// into place: a failure never leaves a half-written output.
+pub fn temp_beside(path: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .suffix(suffix)
+        .tempfile_in(dir)
+        .map_err(|e| {
+            BadInput(format!(
+                "{}: cannot write into {}: {e}",
+                path.display(),
+                dir.display()
+            ))
+            .into()
+        })
+}
+
+/// Writes `bytes` to `path` through [`temp_beside`] and [`persist`].
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp = temp_beside(path, "")?;
+    tmp.write_all(bytes)?;
+    persist(tmp, path)
 }
 
 /// Moves a finished temporary file into place with ordinary permissions (temporary

@@ -5,7 +5,7 @@
 //! subset of DejaVu Sans compiled into the binary (`src/font/`), so PNGs need no system
 //! fonts.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -65,14 +65,7 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<()> {
     let cols = panels.len().min(3) as u32;
     let rows = (panels.len() as u32).div_ceil(cols);
     let size = (560 * cols, 560 * rows);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .suffix(&format!(".{ext}"))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    let tmp = crate::common::temp_beside(path, &format!(".{ext}"))?;
     match ext.as_str() {
         "svg" => {
             let root = SVGBackend::new(tmp.path(), size).into_drawing_area();

@@ -22,22 +22,40 @@ use std::path::PathBuf;
 /// Everything that can go wrong while reading track data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// A file or folder could not be opened or read.
     #[error("{file}: cannot read: {source}")]
     Io {
+        /// The file or folder being read.
         file: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A line of a track file is malformed or inconsistent with the rest.
     #[error("{file}:{line}: {msg}")]
     Parse {
+        /// The file (or the name given to in-memory data).
         file: PathBuf,
+        /// 1-based line number, as an editor shows it.
         line: u64,
+        /// What is wrong with the line.
         msg: String,
     },
+    /// The file has no rows (only blank lines, or only a CSV header).
     #[error("{file}: the file holds no observations")]
-    Empty { file: PathBuf },
+    Empty {
+        /// The empty file.
+        file: PathBuf,
+    },
+    /// A data folder does not have the expected layout.
     #[error("{dir}: {msg}")]
-    Layout { dir: PathBuf, msg: String },
+    Layout {
+        /// The folder that was searched.
+        dir: PathBuf,
+        /// What was expected there.
+        msg: String,
+    },
 }
 
-pub type Result<T> = std::result::Result<T, DataError>;
+/// `std::result::Result` with a [`DataError`].
+pub(crate) type Result<T> = std::result::Result<T, DataError>;

@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 pub struct Row {
     /// Frame number (Social-GAN files, CSV `frame`) or seconds (CSV `t`).
     pub t: f64,
+    /// Agent id as text; a numeric id with no fractional part is written as an integer
+    /// (`1.0` becomes `1`).
     pub id: String,
+    /// x position, in the file's units (metres for the ETH/UCY files).
     pub x: f64,
+    /// y position, in the file's units (metres for the ETH/UCY files).
     pub y: f64,
     /// 1-based line in the source file, for error messages further down the pipeline.
     pub line: u64,
@@ -20,7 +24,10 @@ pub struct Row {
 /// What the time column counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeKind {
+    /// Frame numbers (Social-GAN files, CSV `frame` column); seconds per frame are
+    /// given or inferred elsewhere.
     Frame,
+    /// Seconds (CSV `t` column).
     Seconds,
 }
 
@@ -38,7 +45,9 @@ pub enum Format {
 /// The rows of one file, in file order.
 #[derive(Debug, Clone)]
 pub struct TrackFile {
+    /// Every observation, in file order (never empty).
     pub rows: Vec<Row>,
+    /// What the rows' `t` counts.
     pub time: TimeKind,
 }
 

@@ -14,14 +14,20 @@ pub const DATA_ENV: &str = "LBEBM_DATA_DIR";
 /// A leave-one-scene-out split, named after its test scene.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Split {
+    /// Test scene ETH (BIWI/ETH dataset, `eth`).
     Eth,
+    /// Test scene Hotel (BIWI/ETH dataset, `hotel`).
     Hotel,
+    /// Test scene Univ (UCY dataset, `univ`).
     Univ,
+    /// Test scene Zara1 (UCY dataset, `zara1`).
     Zara1,
+    /// Test scene Zara2 (UCY dataset, `zara2`).
     Zara2,
 }
 
 impl Split {
+    /// All five splits: eth, hotel, univ, zara1, zara2.
     pub const ALL: [Split; 5] = [
         Split::Eth,
         Split::Hotel,
@@ -30,6 +36,8 @@ impl Split {
         Split::Zara2,
     ];
 
+    /// Lower-case name: the folder under the data root, and what [`FromStr`] accepts
+    /// (case-insensitively).
     pub fn name(self) -> &'static str {
         match self {
             Split::Eth => "eth",
@@ -62,13 +70,18 @@ impl FromStr for Split {
 /// Train, validation or test folder of a split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Part {
+    /// Training scenes, from the recordings other than the held-out one.
     Train,
+    /// Validation scenes, from the same recordings as training.
     Val,
+    /// Test scenes: the held-out recording(s) the split is named after.
     Test,
 }
 
 impl Part {
+    /// Train, val and test, in that order.
     pub const ALL: [Part; 3] = [Part::Train, Part::Val, Part::Test];
+    /// Folder name under `<root>/<split>/`: `train`, `val` or `test`.
     pub fn name(self) -> &'static str {
         match self {
             Part::Train => "train",
@@ -126,11 +139,14 @@ pub fn load_part(root: &Path, split: Split, part: Part) -> Result<Vec<Scene>> {
 /// Scene and window counts of one folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitStats {
+    /// Number of scenes (20-frame windows with at least one complete agent).
     pub scenes: usize,
+    /// Number of agent windows, summed over the scenes.
     pub windows: usize,
 }
 
 impl SplitStats {
+    /// Counts the scenes and agent windows of `scenes`.
     pub fn of(scenes: &[Scene]) -> Self {
         Self {
             scenes: scenes.len(),

@@ -14,14 +14,17 @@ use std::collections::{HashMap, VecDeque};
 /// What the first pass learns.
 #[derive(Debug, Clone)]
 pub struct Scan {
+    /// What the time column counts.
     pub time: TimeKind,
-    pub rows: u64,
+    /// Number of rows read.
+    pub(crate) rows: u64,
     /// Distinct values of the time column (input units), ascending.
     pub times: Vec<f64>,
     /// Smallest x and smallest y.
     pub origin: [f64; 2],
-    /// Lines of the first and the last row (for errors about the time range).
+    /// Line of the first row (for errors about the time range).
     pub first_line: u64,
+    /// Line of the last row (for errors about the time range).
     pub last_line: u64,
 }
 

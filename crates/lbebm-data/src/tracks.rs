@@ -12,14 +12,18 @@ use std::path::Path;
 /// large world coordinates keep their precision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Track {
+    /// Agent id, as in the rows.
     pub id: String,
+    /// Observation times in seconds, ascending.
     pub t: Vec<f64>,
+    /// Positions `[x, y]` at those times, in the input's coordinates (metres).
     pub p: Vec<[f64; 2]>,
 }
 
 /// A resampled history: `n` positions, oldest first, the last at the query time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct History {
+    /// The `n` positions `[x, y]`, oldest first, one every `dt` seconds.
     pub pts: Vec<[f64; 2]>,
     /// How many of them come from the track itself; the older rest were completed by
     /// extrapolating the earliest observed velocity backwards.
@@ -112,9 +116,11 @@ pub fn split_at_gaps(tracks: Vec<Track>, max_gap: f64) -> Vec<Track> {
 }
 
 impl Track {
+    /// Time of the first observation (seconds); panics on an empty track.
     pub fn first(&self) -> f64 {
         self.t[0]
     }
+    /// Time of the last observation (seconds); panics on an empty track.
     pub fn last(&self) -> f64 {
         self.t[self.t.len() - 1]
     }

@@ -11,18 +11,30 @@ use serde::{Deserialize, Serialize};
 /// Errors a predictor may report; the loop passes them on untouched.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Why [`evaluate`] stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// The predictor reported an error.
     #[error("predictor failed: {0}")]
     Predictor(#[source] BoxError),
+    /// The predictor returned the wrong number of scene, agent or sample forecasts.
     #[error("predictor returned {got} forecasts for {want} {what}")]
     Shape {
+        /// How many it returned.
         got: usize,
+        /// How many were asked for.
         want: usize,
+        /// What was counted: `"scenes"`, `"agents"` or `"samples"`.
         what: &'static str,
     },
+    /// An agent of a scene being scored has no ground-truth future.
     #[error("scene {source_name} at t={t}: an agent has no ground-truth future")]
-    NoGroundTruth { source_name: String, t: f64 },
+    NoGroundTruth {
+        /// The scene's [`Scene::source`].
+        source_name: String,
+        /// The scene's [`Scene::t`]: time or frame number of its last observed step.
+        t: f64,
+    },
 }
 
 /// Anything that turns observed scenes into K sampled futures per agent.
@@ -40,7 +52,9 @@ pub trait Predictor {
 pub struct ConstantVelocity;
 
 impl ConstantVelocity {
-    pub fn extrapolate(obs: &[Vec2]) -> Future {
+    /// The [`lbebm_types::PRED_LEN`] future steps continuing the last observed step of
+    /// `obs` (standing still when `obs` has a single position).
+    fn extrapolate(obs: &[Vec2]) -> Future {
         let n = obs.len();
         let last = obs[n - 1];
         let v = if n >= 2 {
@@ -77,8 +91,12 @@ impl Predictor for ConstantVelocity {
 /// predictor ranks first and how well its ranking orders the samples by error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
+    /// Number of agent windows scored.
     pub windows: usize,
+    /// Mean over windows of the smallest ADE among the K samples (metres).
     pub ade: f64,
+    /// Mean over windows of the smallest FDE among the K samples (metres), minimised
+    /// separately from the ADE.
     pub fde: f64,
     /// ADE/FDE of the rank-0 sample (the predictor's single best guess).
     pub top1: TopOne,
@@ -91,13 +109,15 @@ pub struct Score {
 /// Errors of one chosen sample per window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TopOne {
+    /// Mean ADE of the chosen samples (metres).
     pub ade: f64,
+    /// Mean FDE of the chosen samples (metres).
     pub fde: f64,
 }
 
 /// Sums per-window errors; [`Accumulator::score`] averages them.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Accumulator {
+pub(crate) struct Accumulator {
     n: usize,
     ade: f64,
     fde: f64,
@@ -108,7 +128,8 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    pub fn add(&mut self, forecast: &AgentForecast, truth: &Future) {
+    /// Adds one agent's forecast, scored against its true future.
+    fn add(&mut self, forecast: &AgentForecast, truth: &Future) {
         let (a, f) = best_of_k(&forecast.samples, truth);
         self.n += 1;
         self.ade += a as f64;
@@ -128,7 +149,9 @@ impl Accumulator {
             self.rho_n += 1;
         }
     }
-    pub fn score(&self) -> Score {
+
+    /// The averages over the windows added so far (zeros when none were).
+    fn score(&self) -> Score {
         let n = self.n.max(1) as f64;
         Score {
             windows: self.n,
@@ -211,19 +234,33 @@ pub fn with_obs_noise(scenes: &[Scene], sigma: f32, seed: u64) -> Vec<Scene> {
 /// Consecutive runs of whole scenes holding about `max_agents` agents each (a scene
 /// larger than that is a batch of its own).
 pub fn scene_batches(scenes: &[Scene], max_agents: usize) -> Vec<&[Scene]> {
+    pack(scenes.iter().map(Scene::len), max_agents)
+        .into_iter()
+        .map(|r| &scenes[r])
+        .collect()
+}
+
+/// Cuts a sequence of groups of `sizes` agents into consecutive runs of about
+/// `max_agents` agents each, never splitting a group: a run closes before the group that
+/// would take it past `max_agents` (a group larger than that is a run of its own).
+/// Returns the runs as index ranges into the sequence.
+pub fn pack(
+    sizes: impl IntoIterator<Item = usize>,
+    max_agents: usize,
+) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let mut start = 0;
-    let mut n = 0;
-    for (i, s) in scenes.iter().enumerate() {
-        if n > 0 && n + s.len() > max_agents {
-            out.push(&scenes[start..i]);
+    let (mut start, mut n, mut len) = (0, 0, 0);
+    for (i, s) in sizes.into_iter().enumerate() {
+        if n > 0 && n + s > max_agents {
+            out.push(start..i);
             start = i;
             n = 0;
         }
-        n += s.len();
+        n += s;
+        len = i + 1;
     }
-    if start < scenes.len() {
-        out.push(&scenes[start..]);
+    if start < len {
+        out.push(start..len);
     }
     out
 }
@@ -253,6 +290,13 @@ mod tests {
                 Vec2::new(v * (i + OBS_LEN) as f32, 1.0)
             })),
         }
+    }
+
+    #[test]
+    fn pack_keeps_groups_whole_and_covers_everything() {
+        assert_eq!(pack([3, 3, 3, 10, 1, 1], 6), vec![0..2, 2..3, 3..4, 4..6]);
+        assert_eq!(pack([], 6), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(pack([7], 6), vec![0..1]);
     }
 
     #[test]

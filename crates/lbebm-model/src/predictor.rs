@@ -61,6 +61,11 @@ impl LbebmPredictor {
         Ok(())
     }
 
+    /// The name reports give the predictor.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The model.
     pub fn model(&self) -> &Lbebm {
         &self.model

@@ -47,35 +47,18 @@ pub struct Scene {
     pub source: String,
     /// Time (or frame number) of the last observed step.
     pub t: f64,
+    /// The scene's agents; a [`SceneForecast`] lists their forecasts in this order.
     pub agents: Vec<AgentWindow>,
 }
 
 impl Scene {
+    /// Number of agents in the scene.
     pub fn len(&self) -> usize {
         self.agents.len()
     }
+    /// Whether the scene has no agents.
     pub fn is_empty(&self) -> bool {
         self.agents.is_empty()
-    }
-
-    /// The same scene rotated by `angle` radians about the world origin
-    /// (data augmentation: walking is rotation invariant, the datasets are not).
-    pub fn rotated(&self, angle: f32) -> Scene {
-        let r = Rotation2::new(angle);
-        let rot = |p: &Vec2| r * p;
-        Scene {
-            source: self.source.clone(),
-            t: self.t,
-            agents: self
-                .agents
-                .iter()
-                .map(|a| AgentWindow {
-                    id: a.id.clone(),
-                    obs: a.obs.map(|p| rot(&p)),
-                    future: a.future.map(|f| f.map(|p| rot(&p))),
-                })
-                .collect(),
-        }
     }
 }
 
@@ -85,8 +68,12 @@ impl Scene {
 /// them). A predictor without either reports zero energies and equal weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentForecast {
+    /// The K sampled futures, world coordinates (metres), in the predictor's sample order.
     pub samples: Vec<Future>,
+    /// Energy of each sample's latent belief (lower is more likely); zeros when the
+    /// predictor has none.
     pub energies: Vec<f32>,
+    /// Normalised weight of each sample (non-negative, summing to 1).
     pub weights: Vec<f32>,
 }
 
@@ -132,6 +119,7 @@ pub fn softmax(x: &[f32]) -> Vec<f32> {
 /// Forecasts for every agent of a scene, in the scene's agent order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SceneForecast {
+    /// One forecast per agent, in the order of [`Scene::agents`].
     pub agents: Vec<AgentForecast>,
 }
 
@@ -139,13 +127,17 @@ pub struct SceneForecast {
 /// observed position, optionally rotated, times a scale) and back.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Normalizer {
-    pub origin: [f32; 2],
+    /// World position (metres) that becomes the model frame's origin, `[x, y]`.
+    pub(crate) origin: [f32; 2],
+    /// Model units per metre, applied after translation and rotation.
     pub scale: f32,
     /// Rotation applied after translation, in radians.
     pub angle: f32,
 }
 
 impl Normalizer {
+    /// A normaliser with the given origin (world metres), scale (model units per metre)
+    /// and rotation (radians).
     pub fn new(origin: Vec2, scale: f32, angle: f32) -> Self {
         Self {
             origin: [origin.x, origin.y],
@@ -163,10 +155,14 @@ impl Normalizer {
         Vec2::new(self.origin[0], self.origin[1])
     }
 
+    /// World position (metres) to model frame: translate to the origin, rotate by
+    /// `angle`, multiply by `scale`.
     pub fn to_model(&self, p: Vec2) -> Vec2 {
         Rotation2::new(self.angle) * (p - self.origin()) * self.scale
     }
 
+    /// Model frame back to world position (metres): the inverse of
+    /// [`Normalizer::to_model`].
     pub fn to_world(&self, q: Vec2) -> Vec2 {
         Rotation2::new(-self.angle) * (q / self.scale) + self.origin()
     }
@@ -195,27 +191,6 @@ mod tests {
             assert!((back - p).norm() < 1e-4, "{back:?} vs {p:?}");
         }
         assert!(n.to_model(w.last_obs()).norm() < 1e-6);
-    }
-
-    #[test]
-    fn rotation_preserves_distances() {
-        let s = Scene {
-            source: "x".into(),
-            t: 0.0,
-            agents: vec![window()],
-        };
-        let r = s.rotated(1.1);
-        let a = &s.agents[0];
-        let b = &r.agents[0];
-        for i in 1..OBS_LEN {
-            let d0 = (a.obs[i] - a.obs[i - 1]).norm();
-            let d1 = (b.obs[i] - b.obs[i - 1]).norm();
-            assert!((d0 - d1).abs() < 1e-5);
-        }
-        assert!(
-            (b.obs[1] - a.obs[1]).norm() > 0.1,
-            "rotation changed nothing"
-        );
     }
 
     #[test]

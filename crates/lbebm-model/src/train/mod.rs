@@ -101,24 +101,13 @@ pub struct Summary {
     pub history: Vec<EpochReport>,
 }
 
-/// Splits scene indices into batches of whole scenes of about `max_agents` agents.
+/// Splits scene indices (in `order`) into batches of whole scenes of about
+/// `max_agents` agents.
 fn batches(scenes: &[Scene], order: &[usize], max_agents: usize) -> Vec<Vec<usize>> {
-    let mut out = Vec::new();
-    let mut cur = Vec::new();
-    let mut n = 0;
-    for &i in order {
-        let s = scenes[i].len();
-        if n > 0 && n + s > max_agents {
-            out.push(std::mem::take(&mut cur));
-            n = 0;
-        }
-        cur.push(i);
-        n += s;
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    lbebm_eval::pack(order.iter().map(|&i| scenes[i].len()), max_agents)
+        .into_iter()
+        .map(|r| order[r].to_vec())
+        .collect()
 }
 
 /// Mirrors and scales whole scenes as `t` asks. Draws nothing when both are off, so
