@@ -1399,7 +1399,7 @@ fn fuzz_time_overflow_gives_nan_history() {
 }
 
 // Was a bug: `predict --every-step` allocated one entry per 0.4 s between the first and the
-// last time before doing anything else (src/cmd_predict.rs, `times`): one stray row
+// last time before doing anything else (src/cmd_predict/mod.rs, `prediction_times`): one stray row
 // far from the others (a Unix timestamp next to times from 0, or frame 1e9) makes it
 // abort with "memory allocation of 34000000016 bytes failed" (exit 134), or loop for
 // hours. Expected: bounded work (e.g. only the steps that have agents), or exit 2

@@ -1,5 +1,7 @@
 //! The hot kernels of sampling, fast path against candle's tensor ops, at the shapes of
 //! a 32-agent × 20-sample scene (640 chains): `cargo bench -p lbebm-model`.
+// `criterion_group!` defines a public function it gives no doc comment.
+#![allow(missing_docs)]
 
 use candle_core::Device;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};

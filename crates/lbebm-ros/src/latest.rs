@@ -21,6 +21,7 @@ pub struct LatestSender<T> {
 #[error("the receiving side has gone")]
 pub struct Disconnected;
 
+/// A newest-only channel: a send replaces a value not yet received.
 pub fn latest<T>() -> (LatestSender<T>, Receiver<T>) {
     let (tx, rx) = bounded(1);
     (

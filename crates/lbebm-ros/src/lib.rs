@@ -4,9 +4,10 @@
 //! installation needed, interoperates with ROS 2 nodes).
 //!
 //! Everything but [`node`] is plain, testable code without network: message mirrors
-//! ([`msgs`]), parameters and `--ros-args` ([`params`]), transforms ([`tf`]), track
-//! histories and message checking ([`tracks`]), output messages ([`output`]), the
-//! newest-only channel ([`latest`]) and the inference worker ([`worker`]).
+//! ([`msgs`]), parameters and `--ros-args` ([`params`]), the topic table ([`topics`]),
+//! transforms ([`tf`]), track histories and message checking ([`tracks`]), output
+//! messages ([`output`]), the newest-only channel ([`latest`]) and the inference worker
+//! ([`worker`]).
 
 pub mod latest;
 pub mod msgs;
@@ -14,6 +15,7 @@ pub mod node;
 pub mod output;
 pub mod params;
 pub mod tf;
+pub mod topics;
 pub mod tracks;
 pub mod worker;
 
@@ -22,16 +24,22 @@ pub use params::{CliArgs, Params};
 /// Errors of the node.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// A bad command line, parameter file or parameter.
     #[error(transparent)]
     Params(#[from] params::ParamError),
+    /// The model could not be loaded or run.
     #[error(transparent)]
     Model(#[from] lbebm_model::ModelError),
+    /// No model where the `model` parameter points.
     #[error("no model: {0}")]
     NoModel(String),
+    /// `ROS_DOMAIN_ID` is not a domain id.
     #[error("ROS_DOMAIN_ID={0:?} is not a domain id (0..=232)")]
     DomainId(String),
+    /// Creating a DDS participant, node, topic, reader or writer failed.
     #[error("ROS 2 / DDS: {0}")]
     Ros(String),
+    /// The inference thread could not start or stopped.
     #[error("inference worker: {0}")]
     Worker(String),
 }
@@ -44,6 +52,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// At most one message per key and `period`.
     pub fn new(period: std::time::Duration) -> Self {
         Throttle {
             period,

@@ -1,7 +1,7 @@
 //! `lbebm_node`: the LB-EBM ROS 2 node. See the crate README.
 
 use anyhow::Context as _;
-use lbebm_ros::params::{parse_cli, resolve, USAGE};
+use lbebm_ros::params::{parse_cli, resolve, usage};
 use tracing_subscriber::EnvFilter;
 
 /// RustDDS warns about every UDP message above 8 kB (marker arrays are larger; they
@@ -11,7 +11,7 @@ const QUIET: &str = "rustdds::network::udp_sender=error";
 fn main() -> anyhow::Result<()> {
     let cli = parse_cli(std::env::args().skip(1))?;
     if cli.help {
-        println!("{USAGE}");
+        println!("{}", usage());
         return Ok(());
     }
     if cli.version {
@@ -48,14 +48,8 @@ fn main() -> anyhow::Result<()> {
             "node: {}",
             lbebm_ros::params::fully_qualified(&resolved.namespace, &resolved.node_name)
         );
-        for t in [
-            "people",
-            "/tf",
-            "/tf_static",
-            "predictions",
-            "prediction_markers",
-        ] {
-            println!("topic {t} -> {}", resolved.remaps.resolve(t));
+        for t in &lbebm_ros::topics::ALL {
+            println!("topic {} -> {}", t.name, resolved.remaps.resolve(t.name));
         }
         for (n, v) in resolved.params.all() {
             println!("{n} = {v:?}");

@@ -4,6 +4,10 @@
 //! `.msg` file, so every struct here lists its fields in that order: reordering a
 //! field breaks interoperability silently. `lbebm_msgs` mirrors the `.msg` files in
 //! `ros/lbebm_msgs/msg/` of this repository.
+//!
+//! Each type names its message; the fields are that message's fields (documented in its
+//! `.msg` file), so they carry no doc comments of their own.
+#![allow(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 

@@ -7,6 +7,7 @@ use crate::msgs::{MarkerArray, People, PredictionArray, TfMessage};
 use crate::output::MarkerStyle;
 use crate::params::{Params, Resolved};
 use crate::tf::TfBuffer;
+use crate::topics::{Topic, PEOPLE, PREDICTIONS, PREDICTION_MARKERS, TF, TF_STATIC};
 use crate::tracks::{check_people, TrackConfig, TrackStore};
 use crate::worker::{self, Job, Sink, WorkerConfig};
 use crate::{warn_throttled, NodeError, Throttle};
@@ -22,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Parses `ROS_DOMAIN_ID` (unset or empty: 0).
-pub fn parse_domain_id(v: Option<&str>) -> Result<u16, NodeError> {
+pub(crate) fn parse_domain_id(v: Option<&str>) -> Result<u16, NodeError> {
     match v.map(str::trim) {
         None | Some("") => Ok(0),
         Some(s) => s
@@ -34,26 +35,39 @@ pub fn parse_domain_id(v: Option<&str>) -> Result<u16, NodeError> {
 }
 
 /// The QoS of ROS 2's defaults: reliable, keep-last `depth`, volatile.
-pub fn ros_default_qos(depth: usize) -> QosProfile {
+pub(crate) fn ros_default_qos(depth: usize) -> QosProfile {
     QosProfile::publisher_default()
         .reliability_reliable(WhenFull::DEFAULT)
         .durability(Durability::Volatile)
         .history(History::KeepLast { depth })
 }
 
+/// The QoS of a topic of the table: [`ros_default_qos`] with its depth, transient-local
+/// where the table says so.
+pub(crate) fn topic_qos(t: &Topic) -> QosProfile {
+    let q = ros_default_qos(t.depth);
+    if t.transient_local {
+        q.durability(Durability::TransientLocal)
+    } else {
+        q
+    }
+}
+
 /// Seconds on a monotonic clock since the node started.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock(Instant);
+pub(crate) struct Clock(Instant);
 
 impl Clock {
-    pub fn new() -> Self {
+    /// A clock started now.
+    pub(crate) fn new() -> Self {
         Clock(Instant::now())
     }
-    pub fn mono(&self) -> f64 {
+    /// Seconds since the clock started.
+    pub(crate) fn mono(&self) -> f64 {
         self.0.elapsed().as_secs_f64()
     }
     /// Wall-clock (ROS) time in seconds.
-    pub fn wall() -> f64 {
+    pub(crate) fn wall() -> f64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -69,9 +83,11 @@ impl Default for Clock {
 
 /// Message handling: checks, transforms and stores observations, and hands the newest
 /// scene to the worker at most `rate_hz` times a second. No network.
-pub struct Ingest {
-    pub store: TrackStore,
-    pub tf: TfBuffer,
+pub(crate) struct Ingest {
+    /// The tracks.
+    pub(crate) store: TrackStore,
+    /// The transforms received.
+    pub(crate) tf: TfBuffer,
     params: Params,
     jobs: LatestSender<Job>,
     throttle: Throttle,
@@ -80,11 +96,13 @@ pub struct Ingest {
     last_submit: Option<Instant>,
     /// The last scene handed over was empty (do not repeat it).
     sent_empty: bool,
-    pub submitted: u64,
+    /// Scenes handed to the worker.
+    pub(crate) submitted: u64,
 }
 
 impl Ingest {
-    pub fn new(params: &Params, jobs: LatestSender<Job>) -> Self {
+    /// Handles messages for `params`, handing scenes to `jobs`.
+    pub(crate) fn new(params: &Params, jobs: LatestSender<Job>) -> Self {
         Ingest {
             store: TrackStore::new(TrackConfig {
                 timeout: params.track_timeout,
@@ -104,11 +122,12 @@ impl Ingest {
     }
 
     /// Scenes replaced before the worker took them.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.jobs.dropped()
     }
 
-    pub fn on_tf(&mut self, msg: &TfMessage) {
+    /// Stores the transforms of a `/tf` or `/tf_static` message.
+    pub(crate) fn on_tf(&mut self, msg: &TfMessage) {
         for t in &msg.transforms {
             if let Err(e) = self.tf.insert(t) {
                 warn_throttled!(self.throttle, "tf", "bad transform skipped: {e}");
@@ -116,7 +135,8 @@ impl Ingest {
         }
     }
 
-    pub fn on_people(&mut self, msg: &People) {
+    /// Checks, transforms and stores a `People` message; may hand a scene over.
+    pub(crate) fn on_people(&mut self, msg: &People) {
         let checked = match check_people(msg, self.params.max_agents, Clock::wall()) {
             Ok(c) => c,
             Err(e) => {
@@ -166,7 +186,9 @@ impl Ingest {
             warn_throttled!(
                 self.throttle,
                 "no_tf",
-                "no transform from {frame} to {fixed} (from /tf, /tf_static): People message skipped"
+                "no transform from {frame} to {fixed} (from {}, {}): People message skipped",
+                TF.name,
+                TF_STATIC.name
             );
             return;
         };
@@ -203,7 +225,7 @@ impl Ingest {
     }
 
     /// Periodic work: drop old tracks, flush a scene held back by the rate limit.
-    pub fn on_tick(&mut self) {
+    pub(crate) fn on_tick(&mut self) {
         let n = self.store.expire(self.clock.mono());
         if n > 0 {
             tracing::debug!("{n} track(s) dropped after track_timeout");
@@ -223,7 +245,7 @@ impl Ingest {
             return;
         }
         self.store.take_dirty();
-        let job = self.store.scene(&self.params.fixed_frame, "people");
+        let job = self.store.scene(&self.params.fixed_frame, PEOPLE.name);
         if job.agents.is_empty() {
             if self.sent_empty {
                 return;
@@ -293,7 +315,7 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
     let mut predictor = worker::load_predictor(&src, &p.device, p.seed)?;
     tracing::info!(
         "model {} loaded in {:.2} s on {}; K = {}",
-        predictor.name,
+        predictor.name(),
         t0.elapsed().as_secs_f64(),
         p.device,
         p.num_samples
@@ -342,45 +364,41 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
         })
         .map_err(|e| ros_err("cannot start the spinner thread", e))?;
 
-    let topic = |name: &str, pkg: &str, ty: &str, qos: &QosProfile| {
-        let full = r.remaps.resolve(name);
+    let topic = |t: &Topic| {
+        let full = r.remaps.resolve(t.name);
         let n = Name::parse(&full).map_err(|e| ros_err(&format!("bad topic name {full}"), e))?;
-        let t = node
-            .create_topic(&n, MessageTypeName::new(pkg, ty), qos)
+        let topic = node
+            .create_topic(
+                &n,
+                MessageTypeName::new(t.package, t.type_name),
+                &topic_qos(t),
+            )
             .map_err(|e| ros_err(&format!("cannot create topic {full}"), e))?;
-        tracing::info!("topic {full} ({pkg}/msg/{ty})");
-        Ok::<_, NodeError>(t)
+        tracing::info!("topic {full} ({})", t.message_type());
+        Ok::<_, NodeError>(topic)
     };
-    let qos10 = ros_default_qos(10);
-    let tf_qos = ros_default_qos(100);
-    let tf_static_qos = ros_default_qos(100).durability(Durability::TransientLocal);
-    let people_t = topic("people", "people_msgs", "People", &qos10)?;
-    let tf_t = topic("/tf", "tf2_msgs", "TFMessage", &tf_qos)?;
-    let tf_static_t = topic("/tf_static", "tf2_msgs", "TFMessage", &tf_static_qos)?;
-    let preds_t = topic("predictions", "lbebm_msgs", "PredictionArray", &qos10)?;
-    let markers_t = topic(
-        "prediction_markers",
-        "visualization_msgs",
-        "MarkerArray",
-        &qos10,
-    )?;
+    let people_t = topic(&PEOPLE)?;
+    let tf_t = topic(&TF)?;
+    let tf_static_t = topic(&TF_STATIC)?;
+    let preds_t = topic(&PREDICTIONS)?;
+    let markers_t = topic(&PREDICTION_MARKERS)?;
 
     let people_sub = node
-        .create_subscription::<People>(&people_t, Some(qos10.clone()))
-        .map_err(|e| ros_err("subscription people", e))?;
+        .create_subscription::<People>(&people_t, Some(topic_qos(&PEOPLE)))
+        .map_err(|e| ros_err(&format!("subscription {}", PEOPLE.name), e))?;
     let tf_sub = node
-        .create_subscription::<TfMessage>(&tf_t, Some(tf_qos))
-        .map_err(|e| ros_err("subscription /tf", e))?;
+        .create_subscription::<TfMessage>(&tf_t, Some(topic_qos(&TF)))
+        .map_err(|e| ros_err(&format!("subscription {}", TF.name), e))?;
     let tf_static_sub = node
-        .create_subscription::<TfMessage>(&tf_static_t, Some(tf_static_qos))
-        .map_err(|e| ros_err("subscription /tf_static", e))?;
+        .create_subscription::<TfMessage>(&tf_static_t, Some(topic_qos(&TF_STATIC)))
+        .map_err(|e| ros_err(&format!("subscription {}", TF_STATIC.name), e))?;
     let sink = DdsSink {
         predictions: node
-            .create_publisher(&preds_t, Some(qos10.clone()))
-            .map_err(|e| ros_err("publisher predictions", e))?,
+            .create_publisher(&preds_t, Some(topic_qos(&PREDICTIONS)))
+            .map_err(|e| ros_err(&format!("publisher {}", PREDICTIONS.name), e))?,
         markers: node
-            .create_publisher(&markers_t, Some(qos10.clone()))
-            .map_err(|e| ros_err("publisher prediction_markers", e))?,
+            .create_publisher(&markers_t, Some(topic_qos(&PREDICTION_MARKERS)))
+            .map_err(|e| ros_err(&format!("publisher {}", PREDICTION_MARKERS.name), e))?,
         throttle: Throttle::new(Duration::from_secs(5)),
     };
 
@@ -447,11 +465,11 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
                 },
                 m = tf.select_next_some() => match m {
                     Ok((msg, _)) => ingest.on_tf(&msg),
-                    Err(e) => warn_throttled!(read_throttle, "readtf", "unreadable /tf message skipped: {e:?}"),
+                    Err(e) => warn_throttled!(read_throttle, "readtf", "unreadable {} message skipped: {e:?}", TF.name),
                 },
                 m = tf_static.select_next_some() => match m {
                     Ok((msg, _)) => ingest.on_tf(&msg),
-                    Err(e) => warn_throttled!(read_throttle, "readtfs", "unreadable /tf_static message skipped: {e:?}"),
+                    Err(e) => warn_throttled!(read_throttle, "readtfs", "unreadable {} message skipped: {e:?}", TF_STATIC.name),
                 },
                 _ = ticks.select_next_some() => {
                     if worker_thread.is_finished() {

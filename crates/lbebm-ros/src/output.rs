@@ -9,6 +9,7 @@ use lbebm_types::{AgentForecast, SceneForecast, DT};
 
 /// Marker namespaces.
 pub const NS_SAMPLES: &str = "lbebm/samples";
+/// Marker namespace of the spheres at the people.
 pub const NS_PEOPLE: &str = "lbebm/people";
 
 /// Options of the marker output.

@@ -10,16 +10,31 @@ pub fn normalize_frame(f: &str) -> &str {
     f.trim().trim_start_matches('/')
 }
 
+/// A transform that cannot be stored.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TfError {
     #[error("transform with an empty frame id")]
+    /// A frame id is empty.
     EmptyFrame,
     #[error("transform from frame {0:?} to itself")]
+    /// Parent and child are the same frame.
     SelfLoop(String),
     #[error("transform {parent} -> {child} has non-finite numbers")]
-    NonFinite { parent: String, child: String },
+    /// A translation or rotation is NaN or infinite.
+    NonFinite {
+        /// The parent frame.
+        parent: String,
+        /// The child frame.
+        child: String,
+    },
     #[error("transform {parent} -> {child} has a zero quaternion")]
-    ZeroQuaternion { parent: String, child: String },
+    /// The rotation is the zero quaternion.
+    ZeroQuaternion {
+        /// The parent frame.
+        parent: String,
+        /// The child frame.
+        child: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -39,14 +54,17 @@ pub struct TfBuffer {
 const MAX_DEPTH: usize = 64;
 
 impl TfBuffer {
+    /// An empty buffer.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Child frames with a transform.
     pub fn len(&self) -> usize {
         self.edges.len()
     }
 
+    /// No transform stored yet.
     pub fn is_empty(&self) -> bool {
         self.edges.is_empty()
     }

@@ -12,18 +12,24 @@ use std::collections::{HashMap, HashSet, VecDeque};
 /// A `People` message after checking: stamp in seconds, frame, people in message order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedPeople {
+    /// Header stamp in seconds (the receive time if it was zero).
     pub stamp: f64,
+    /// Header frame id (may be empty).
     pub frame: String,
     /// (name, position in `frame`)
     pub people: Vec<(String, [f64; 3])>,
+    /// What was skipped.
     pub report: CheckReport,
 }
 
 /// What was wrong with a message (all counts of skipped people).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
+    /// People with a NaN or infinite position.
     pub non_finite: usize,
+    /// People without a name (no track id).
     pub unnamed: usize,
+    /// People whose name came earlier in the message.
     pub repeated_name: usize,
     /// People past `max_agents`, not even looked at.
     pub clipped: usize,
@@ -32,14 +38,17 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// Nothing was skipped, clipped or replaced.
     pub fn is_clean(&self) -> bool {
         *self == CheckReport::default()
     }
 }
 
+/// A message that is skipped whole.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MessageError {
     #[error("invalid header stamp (nanosec {0} is not below one second)")]
+    /// `nanosec` of the header stamp is one second or more.
     BadStamp(u32),
 }
 
@@ -99,6 +108,7 @@ pub struct TrackConfig {
     /// Seconds without an observation (by stamp or by receive time) before a track is
     /// dropped.
     pub timeout: f64,
+    /// Most tracks in a scene (the newest are kept).
     pub max_agents: usize,
     /// m/s: a faster jump restarts the track (the id was given to someone else).
     pub max_speed: f64,
@@ -145,7 +155,9 @@ impl RawTrack {
 /// What one `observe` call did, for logging.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObserveReport {
+    /// Points appended to tracks.
     pub added: usize,
+    /// Tracks started.
     pub new_tracks: usize,
     /// Points older than the track's last point (skipped).
     pub out_of_order: usize,
@@ -160,6 +172,7 @@ pub struct ObserveReport {
 /// One agent of a scene, as the outputs need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentMeta {
+    /// The track id (`Person.name`).
     pub id: String,
     /// Stamp of the last observation (seconds).
     pub stamp: f64,
@@ -174,10 +187,13 @@ pub struct AgentMeta {
 pub struct SceneJob {
     /// Histories relative to `origin` (f32 keeps centimetres near the origin only).
     pub scene: Scene,
+    /// Where the scene's coordinates are relative to, in the fixed frame.
     pub origin: [f64; 2],
     /// Newest stamp in the scene.
     pub stamp: f64,
+    /// The fixed frame.
     pub frame: String,
+    /// The scene's agents, in the scene's order.
     pub agents: Vec<AgentMeta>,
 }
 
@@ -191,6 +207,7 @@ pub struct TrackStore {
 }
 
 impl TrackStore {
+    /// An empty store.
     pub fn new(cfg: TrackConfig) -> Self {
         TrackStore {
             cfg,
@@ -200,10 +217,12 @@ impl TrackStore {
         }
     }
 
+    /// Live tracks.
     pub fn len(&self) -> usize {
         self.tracks.len()
     }
 
+    /// No live track.
     pub fn is_empty(&self) -> bool {
         self.tracks.is_empty()
     }
@@ -213,6 +232,7 @@ impl TrackStore {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Whether anything changed, without clearing the flag.
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }

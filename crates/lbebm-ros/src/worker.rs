@@ -9,56 +9,53 @@ use crate::output::{build, MarkerStyle};
 use crate::tracks::SceneJob;
 use crate::NodeError;
 use crossbeam_channel::Receiver;
+use lbebm_eval::Predictor;
 use lbebm_model::{checkpoint, LbebmPredictor};
-use lbebm_types::{Scene, SceneForecast};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// Something that samples K futures for every agent of a scene (world coordinates).
-pub trait Forecaster {
-    fn forecast(&mut self, scene: &Scene, k: usize) -> Result<SceneForecast, String>;
-}
-
-impl Forecaster for LbebmPredictor {
-    fn forecast(&mut self, scene: &Scene, k: usize) -> Result<SceneForecast, String> {
-        let mut out = LbebmPredictor::forecast(self, std::slice::from_ref(scene), k)
-            .map_err(|e| e.to_string())?;
-        out.pop()
-            .ok_or_else(|| "the model returned no forecast".into())
-    }
-}
 
 /// Where finished messages go (the DDS publishers in the node; a vector in tests).
 pub trait Sink {
+    /// Publishes the predictions of one scene and, if made, its markers.
     fn publish(&mut self, predictions: PredictionArray, markers: Option<MarkerArray>);
 }
 
 /// A scene and when it was handed over.
 #[derive(Debug, Clone)]
 pub struct Job {
+    /// The scene.
     pub scene: SceneJob,
+    /// When it was handed to the worker.
     pub submitted: Instant,
 }
 
+/// What the worker makes of each scene.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerConfig {
+    /// K: sampled futures per person.
     pub k: usize,
+    /// Whether to make a `MarkerArray` too.
     pub markers: bool,
+    /// How the markers look.
     pub style: MarkerStyle,
 }
 
 /// Totals, logged at the end.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerStats {
+    /// Scenes predicted.
     pub scenes: u64,
+    /// Scenes the model failed on.
     pub failures: u64,
+    /// Time spent in the model, in total.
     pub total_inference: Duration,
+    /// The longest inference.
     pub max_inference: Duration,
 }
 
 /// Runs until every sender has gone.
 pub fn run(
-    model: &mut dyn Forecaster,
+    model: &mut dyn Predictor,
     jobs: &Receiver<Job>,
     sink: &mut dyn Sink,
     cfg: &WorkerConfig,
@@ -69,13 +66,16 @@ pub fn run(
         let forecast = if job.scene.scene.is_empty() {
             None
         } else {
-            match model.forecast(&job.scene.scene, cfg.k) {
-                Ok(f) if f.agents.len() == job.scene.agents.len() => Some(f),
+            let one = model
+                .predict(std::slice::from_ref(&job.scene.scene), cfg.k)
+                .map(|mut v| v.pop());
+            match one {
+                Ok(Some(f)) if f.agents.len() == job.scene.agents.len() => Some(f),
                 Ok(f) => {
                     st.failures += 1;
                     tracing::error!(
                         "model returned {} forecasts for {} agents; scene skipped",
-                        f.agents.len(),
+                        f.map_or(0, |f| f.agents.len()),
                         job.scene.agents.len()
                     );
                     continue;
@@ -107,11 +107,7 @@ pub fn run(
 }
 
 /// Where the model comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelSource {
-    Dir(PathBuf),
-    Embedded,
-}
+pub use lbebm_default_model::ModelSource;
 
 /// The model to load for a `model` parameter: a folder, or (empty) the model compiled
 /// in, or else `models/default` next to the executable or in the working directory.
@@ -148,18 +144,8 @@ pub fn load_predictor(
     seed: u64,
 ) -> Result<LbebmPredictor, NodeError> {
     let dev = lbebm_model::parse_device(device)?;
-    let loaded = match src {
-        ModelSource::Dir(d) => checkpoint::load(d, &dev)?,
-        ModelSource::Embedded => {
-            let (cfg, w) = lbebm_default_model::embedded()
-                .ok_or_else(|| NodeError::NoModel("no model compiled into this binary".into()))?;
-            checkpoint::load_bytes(cfg, w, Path::new("<embedded models/default>"), &dev)?
-        }
-    };
-    let name = match src {
-        ModelSource::Dir(d) => d.display().to_string(),
-        ModelSource::Embedded => "models/default (embedded)".into(),
-    };
+    let loaded = lbebm_default_model::load(src, &dev)?;
+    let name = src.name();
     Ok(LbebmPredictor::new(loaded.model, seed, name)?)
 }
 
@@ -168,29 +154,42 @@ mod tests {
     use super::*;
     use crate::latest::latest;
     use crate::tracks::{TrackConfig, TrackStore};
-    use lbebm_types::{AgentForecast, PRED_LEN};
+    use lbebm_types::{AgentForecast, Scene, SceneForecast, PRED_LEN};
 
     /// Constant velocity from the last two observations, K identical samples.
     struct Cv {
         delay: Duration,
         calls: usize,
     }
-    impl Forecaster for Cv {
-        fn forecast(&mut self, s: &Scene, k: usize) -> Result<SceneForecast, String> {
+    impl Predictor for Cv {
+        fn name(&self) -> String {
+            "cv".into()
+        }
+        fn predict(
+            &mut self,
+            scenes: &[Scene],
+            k: usize,
+        ) -> Result<Vec<SceneForecast>, lbebm_eval::BoxError> {
             self.calls += 1;
             std::thread::sleep(self.delay);
-            Ok(SceneForecast {
-                agents: s
-                    .agents
-                    .iter()
-                    .map(|a| {
-                        let v = a.obs[7] - a.obs[6];
-                        let f: lbebm_types::Future =
-                            std::array::from_fn(|i| a.obs[7] + v * (i + 1) as f32);
-                        AgentForecast::from_energies(vec![f; k], (0..k).map(|j| j as f32).collect())
-                    })
-                    .collect(),
-            })
+            Ok(scenes
+                .iter()
+                .map(|s| SceneForecast {
+                    agents: s
+                        .agents
+                        .iter()
+                        .map(|a| {
+                            let v = a.obs[7] - a.obs[6];
+                            let f: lbebm_types::Future =
+                                std::array::from_fn(|i| a.obs[7] + v * (i + 1) as f32);
+                            AgentForecast::from_energies(
+                                vec![f; k],
+                                (0..k).map(|j| j as f32).collect(),
+                            )
+                        })
+                        .collect(),
+                })
+                .collect())
         }
     }
 
@@ -321,7 +320,11 @@ mod tests {
         .expect("save");
         let mut p = load_predictor(&ModelSource::Dir(dir.path().into()), "cpu", 0).expect("load");
         let job = walking_scene(20.0);
-        let f = Forecaster::forecast(&mut p, &job.scene, 4).expect("forecast");
+        let f = p
+            .forecast(std::slice::from_ref(&job.scene), 4)
+            .expect("forecast")
+            .pop()
+            .expect("one scene");
         assert_eq!(f.agents.len(), 1);
         assert_eq!(f.agents[0].samples.len(), 4);
         let (preds, _, skipped) = build(&job, Some(&f), &MarkerStyle::default());
