@@ -14,7 +14,7 @@ use clap::{Args, ValueEnum};
 use lbebm_data::read::Format;
 use lbebm_data::MAX_GAP;
 use lbebm_model::LbebmPredictor;
-use lbebm_types::{AgentForecast, AgentWindow, Scene, Vec2, DT, OBS_LEN, PRED_LEN};
+use lbebm_types::{to_local, to_world, AgentForecast, AgentWindow, Scene, DT, OBS_LEN, PRED_LEN};
 use output::{OutKind, Output};
 use source::{input_time, Source};
 use std::path::{Path, PathBuf};
@@ -342,7 +342,7 @@ fn scenes_of(
                     .iter()
                     .map(|&j| AgentWindow {
                         id: js[j].id.clone(),
-                        obs: std::array::from_fn(|i| rel(js[j].obs[i], origin)),
+                        obs: std::array::from_fn(|i| to_local(js[j].obs[i], origin)),
                         future: None,
                     })
                     .collect(),
@@ -351,16 +351,6 @@ fn scenes_of(
         }
     }
     (scenes, owners)
-}
-
-/// A world position relative to `o`, in the model's f32.
-fn rel(p: [f64; 2], o: [f64; 2]) -> Vec2 {
-    Vec2::new((p[0] - o[0]) as f32, (p[1] - o[1]) as f32)
-}
-
-/// A model position back in world coordinates.
-fn abs(p: &Vec2, o: [f64; 2]) -> [f64; 2] {
-    [p.x as f64 + o[0], p.y as f64 + o[1]]
 }
 
 /// Indices of `jobs` cut into groups of at most [`MAX_SCENE_AGENTS`], neighbours in x
@@ -395,7 +385,7 @@ fn panel(js: &[Job], list: &[(usize, &AgentForecast)], origin: [f64; 2], t: f64)
                         af.samples[s]
                             .iter()
                             .map(|p| {
-                                let q = abs(p, origin);
+                                let q = to_world(p, origin);
                                 (q[0], q[1])
                             })
                             .collect()

@@ -1,10 +1,10 @@
 //! Writing predictions: CSV rows or one JSON document, streamed to a temporary file
 //! that replaces the output only when complete.
 
-use super::{abs, Job, Skipped};
+use super::{Job, Skipped};
 use anyhow::Result;
 use lbebm_data::read::TimeKind;
-use lbebm_types::{AgentForecast, DT};
+use lbebm_types::{to_world, AgentForecast, DT};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -119,7 +119,7 @@ impl Output {
                     let w = af.weights();
                     for (rank, s) in af.ranked().into_iter().enumerate() {
                         for (step, p) in af.samples[s].iter().enumerate() {
-                            let q = abs(p, origin);
+                            let q = to_world(p, origin);
                             writeln!(
                                 self.w,
                                 "{t},{},{rank},{},{},{},{},{}",
@@ -145,7 +145,7 @@ impl Output {
                             .enumerate()
                             .map(|(rank, s)| SampleOut {
                                 energy: af.energies[s] as f64,
-                                points: af.samples[s].iter().map(|p| abs(p, origin)).collect(),
+                                points: af.samples[s].iter().map(|p| to_world(p, origin)).collect(),
                                 rank,
                                 weight: w[s] as f64,
                             })

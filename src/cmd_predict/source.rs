@@ -101,9 +101,7 @@ impl Source {
         times.dedup();
         let spu = seconds_per_unit(tf.time, &times, dt)?;
         let tracks = split_at_gaps(tracks_from_rows(&tf.rows, path, spu)?, max_gap);
-        let origin = tf.rows.iter().fold([f64::INFINITY, f64::INFINITY], |o, r| {
-            [o[0].min(r.x), o[1].min(r.y)]
-        });
+        let origin = lbebm_types::local_origin(tf.rows.iter().map(|r| [r.x, r.y]));
         let t_first = tracks
             .iter()
             .map(Track::first)

@@ -154,9 +154,9 @@ mod tests {
     use super::*;
     use crate::latest::latest;
     use crate::tracks::{TrackConfig, TrackStore};
-    use lbebm_types::{AgentForecast, Scene, SceneForecast, PRED_LEN};
+    use lbebm_types::{Scene, SceneForecast, PRED_LEN};
 
-    /// Constant velocity from the last two observations, K identical samples.
+    /// The harness's constant velocity (K identical samples), slowed down by `delay`.
     struct Cv {
         delay: Duration,
         calls: usize,
@@ -172,24 +172,7 @@ mod tests {
         ) -> Result<Vec<SceneForecast>, lbebm_eval::BoxError> {
             self.calls += 1;
             std::thread::sleep(self.delay);
-            Ok(scenes
-                .iter()
-                .map(|s| SceneForecast {
-                    agents: s
-                        .agents
-                        .iter()
-                        .map(|a| {
-                            let v = a.obs[7] - a.obs[6];
-                            let f: lbebm_types::Future =
-                                std::array::from_fn(|i| a.obs[7] + v * (i + 1) as f32);
-                            AgentForecast::from_energies(
-                                vec![f; k],
-                                (0..k).map(|j| j as f32).collect(),
-                            )
-                        })
-                        .collect(),
-                })
-                .collect())
+            lbebm_eval::ConstantVelocity.predict(scenes, k)
         }
     }
 

@@ -22,6 +22,33 @@ pub type Vec2 = Vector2<f32>;
 /// One predicted future: positions at the 12 future steps.
 pub type Future = [Vec2; PRED_LEN];
 
+/// A local origin for the model's f32 inputs: the corner (smallest x, smallest y) of the
+/// points' bounding box. Large world coordinates (UTM, map frames) keep their precision
+/// relative to it, and it does not depend on the order of the points. The CLI takes it
+/// over a whole input file, the ROS node over each scene. `[0, 0]` for no points.
+pub fn local_origin(points: impl IntoIterator<Item = [f64; 2]>) -> [f64; 2] {
+    let o = points
+        .into_iter()
+        .fold([f64::INFINITY, f64::INFINITY], |o, p| {
+            [o[0].min(p[0]), o[1].min(p[1])]
+        });
+    if o[0].is_finite() && o[1].is_finite() {
+        o
+    } else {
+        [0.0, 0.0]
+    }
+}
+
+/// A world position relative to `origin`, as the model's f32.
+pub fn to_local(p: [f64; 2], origin: [f64; 2]) -> Vec2 {
+    Vec2::new((p[0] - origin[0]) as f32, (p[1] - origin[1]) as f32)
+}
+
+/// A position relative to `origin` back in world coordinates.
+pub fn to_world(v: &Vec2, origin: [f64; 2]) -> [f64; 2] {
+    [v.x as f64 + origin[0], v.y as f64 + origin[1]]
+}
+
 /// One agent inside one scene: its observed history and, when known, its true future.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentWindow {
@@ -180,6 +207,17 @@ mod tests {
             obs,
             future: Some(fut),
         }
+    }
+
+    #[test]
+    fn local_origin_is_the_corner_and_round_trips() {
+        let pts = [[500_010.5, 4_200_003.25], [500_000.0, 4_200_010.0]];
+        let o = local_origin(pts);
+        assert_eq!(o, [500_000.0, 4_200_003.25]);
+        let rev: Vec<[f64; 2]> = pts.iter().rev().copied().collect();
+        assert_eq!(local_origin(rev), o);
+        assert_eq!(to_world(&to_local(pts[0], o), o), pts[0]);
+        assert_eq!(local_origin(std::iter::empty()), [0.0, 0.0]);
     }
 
     #[test]
