@@ -4,6 +4,7 @@
 //! [`run`] reads the flags once into a checked plan, opens the input ([`source`]),
 //! predicts batches of whole time steps, and streams the results ([`output`]).
 
+mod job;
 mod output;
 mod source;
 
@@ -11,6 +12,7 @@ use crate::common::{bar, device, load_model, BadInput, EVAL_SEED};
 use crate::plot::{self, Panel, PlotAgent};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use job::{Job, Skipped};
 use lbebm_data::read::Format;
 use lbebm_data::MAX_GAP;
 use lbebm_model::LbebmPredictor;
@@ -81,23 +83,6 @@ pub struct PredictArgs {
     /// longer one the agent starts afresh.
     #[arg(long, default_value_t = MAX_GAP)]
     max_gap: f64,
-}
-
-/// One agent to predict at one time.
-struct Job {
-    t_sec: f64,
-    id: String,
-    observed: usize,
-    obs: Vec<[f64; 2]>,
-    truth: Vec<[f64; 2]>,
-}
-
-/// An agent that could not be predicted at a time, and why.
-struct Skipped {
-    /// Input time units.
-    t: f64,
-    id: String,
-    reason: &'static str,
 }
 
 /// Runs `lbebm predict`.

@@ -1,7 +1,7 @@
 //! Writing predictions: CSV rows or one JSON document, streamed to a temporary file
 //! that replaces the output only when complete.
 
-use super::{Job, Skipped};
+use super::job::{Job, Skipped};
 use anyhow::Result;
 use lbebm_data::read::TimeKind;
 use lbebm_types::{to_world, AgentForecast, DT};
