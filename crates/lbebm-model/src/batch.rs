@@ -1,7 +1,7 @@
 //! Scenes → tensors in the model frame, and model outputs → world coordinates.
 
 use crate::config::Frame;
-use crate::model::scene_mask;
+use crate::social::scene_mask;
 use candle_core::{Device, Result, Tensor};
 use lbebm_types::{AgentWindow, Normalizer, Scene, Vec2, OBS_LEN, PRED_LEN};
 

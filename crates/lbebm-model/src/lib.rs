@@ -17,6 +17,7 @@
 //! | [`nn`] | network modules: MLP, energy net with its gradient in z |
 //! | [`langevin`] | the Langevin sampler, written once for both backends |
 //! | [`cpu`] | the CPU sampler on plain buffers |
+//! | [`social`] | social pooling and the scene mask |
 //! | [`model`] | the LB-EBM network on candle tensors (any device), training forward pass |
 //! | [`batch`] | scenes to model tensors: frames, normalisation, masks |
 //! | [`sampler`] | the CPU and tensor samplers behind one interface |
@@ -37,6 +38,7 @@ pub mod ops;
 pub mod predictor;
 pub mod rank;
 pub mod sampler;
+pub mod social;
 pub mod train;
 
 pub use candle_core::Device;

@@ -5,90 +5,11 @@ use crate::config::CheckedConfig;
 use crate::cpu::{CpuEnergy, CpuLayers, CpuModel, SocialLayers};
 use crate::langevin::{self, Chains, Diffusion, Draw, LangevinParams, Noise};
 use crate::nn::{EnergyCondition, EnergyNet, Mlp};
+use crate::social::SocialPooling;
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use lbebm_types::{OBS_LEN, PRED_LEN};
 use rand::Rng;
-
-/// Logit offset that removes agents of other scenes from the affinity softmax:
-/// exp(−1e9) is exactly 0 in f32, so other scenes contribute nothing at all.
-const MASKED: f32 = -1e9;
-
-/// Non-local social pooling over agents of the same scene.
-#[derive(Debug, Clone)]
-pub struct SocialPooling {
-    theta: Mlp,
-    phi: Mlp,
-    g: Mlp,
-    rounds: usize,
-}
-
-impl SocialPooling {
-    /// θ, φ and g MLPs from the model config (tensor names `theta`, `phi`, `g`).
-    pub fn new(cfg: &CheckedConfig, vb: VarBuilder) -> Result<Self> {
-        let m = &cfg.model;
-        Ok(Self {
-            theta: Mlp::new(m.fdim, &m.nl_theta, m.nl_dim, vb.pp("theta"))?,
-            phi: Mlp::new(m.fdim, &m.nl_phi, m.nl_dim, vb.pp("phi"))?,
-            g: Mlp::new(m.fdim, &m.nl_g, m.fdim, vb.pp("g"))?,
-            rounds: m.nl_rounds,
-        })
-    }
-
-    /// `c ← c + A·g(c)`, `A = softmax(θ(c)φ(c)ᵀ + mask)` row-wise, `rounds` times.
-    pub fn forward(&self, c: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let mut c = c.clone();
-        for _ in 0..self.rounds {
-            let th = self.theta.forward(&c)?;
-            let ph = self.phi.forward(&c)?;
-            let logits = (th.matmul(&ph.t()?)? + mask)?;
-            let a = candle_nn::ops::softmax_last_dim(&logits)?;
-            c = (a.matmul(&self.g.forward(&c)?)? + c)?;
-        }
-        Ok(c)
-    }
-}
-
-/// Additive mask for [`SocialPooling`]: 0 within a scene, −1e9 across scenes.
-/// `scene_sizes` lists the number of agents of consecutive scenes.
-///
-/// On the CPU the `N × N` values are written in place; on another device only the `N`
-/// scene numbers are uploaded and the mask is built there (an `N × N` upload per batch
-/// would cost more than the pooling itself). Both give exactly 0 and −1e9.
-pub fn scene_mask(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
-    if !device.is_cpu() {
-        return scene_mask_on_device(scene_sizes, device);
-    }
-    let n: usize = scene_sizes.iter().sum();
-    let mut m = vec![MASKED; n * n];
-    let mut start = 0;
-    for &s in scene_sizes {
-        for i in start..start + s {
-            for j in start..start + s {
-                m[i * n + j] = 0.0;
-            }
-        }
-        start += s;
-    }
-    Tensor::from_vec(m, (n, n), device)
-}
-
-/// [`scene_mask`] built on `device` from the agents' scene numbers.
-fn scene_mask_on_device(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
-    let n: usize = scene_sizes.iter().sum();
-    let ids: Vec<u32> = scene_sizes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &s)| std::iter::repeat_n(i as u32, s))
-        .collect();
-    let ids = Tensor::from_vec(ids, n, device)?;
-    let same = ids
-        .unsqueeze(1)?
-        .broadcast_eq(&ids.unsqueeze(0)?)?
-        .to_dtype(candle_core::DType::F32)?;
-    // 1 → 0, 0 → −1e9 (both exact in f32).
-    same.affine(-(MASKED as f64), MASKED as f64)
-}
 
 /// What the training loss needs from one forward pass.
 #[derive(Debug)]
@@ -497,18 +418,6 @@ mod tests {
             .and_then(|t| t.to_vec1::<f32>())
             .map(|v| v.iter().map(|x| x.to_bits()).collect())
             .unwrap_or_default()
-    }
-
-    /// The mask built from scene numbers (the GPU's way) is the CPU's, bit for bit.
-    #[test]
-    fn scene_mask_from_ids_matches_the_written_one() -> Result<()> {
-        for sizes in [vec![1], vec![3, 1, 4], vec![2, 2, 2, 5, 1]] {
-            let cpu = scene_mask(&sizes, &Device::Cpu)?;
-            let ids = scene_mask_on_device(&sizes, &Device::Cpu)?;
-            assert_eq!(cpu.dims(), ids.dims());
-            assert_eq!(bits(&cpu), bits(&ids), "{sizes:?}");
-        }
-        Ok(())
     }
 
     /// Noise uploaded once for all steps (the GPU's way) gives the chains of the
