@@ -6,7 +6,6 @@
 
 mod job;
 mod output;
-mod source;
 
 use crate::common::{bar, device, load_model, BadInput, EVAL_SEED};
 use crate::plot::{self, Panel, PlotAgent};
@@ -14,11 +13,11 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use job::{Job, Skipped};
 use lbebm_data::read::Format;
+use lbebm_data::source::{input_time, spatial_groups, Source};
 use lbebm_data::MAX_GAP;
 use lbebm_model::LbebmPredictor;
 use lbebm_types::{to_local, to_world, AgentForecast, AgentWindow, Scene, DT, OBS_LEN, PRED_LEN};
 use output::{OutKind, Output};
-use source::{input_time, Source};
 use std::path::{Path, PathBuf};
 
 /// Scenes larger than this are cut into spatial groups (sorted along x), which bounds
@@ -319,7 +318,8 @@ fn scenes_of(
     let mut scenes = Vec::new();
     let mut owners = Vec::new();
     for (k, js) in jobs.iter().enumerate() {
-        for group in spatial_groups(js) {
+        let xs: Vec<f64> = js.iter().map(|j| j.obs[OBS_LEN - 1][0]).collect();
+        for group in spatial_groups(&xs, MAX_SCENE_AGENTS) {
             scenes.push(Scene {
                 source: input.display().to_string(),
                 t: js[group[0]].t_sec,
@@ -336,19 +336,6 @@ fn scenes_of(
         }
     }
     (scenes, owners)
-}
-
-/// Indices of `jobs` cut into groups of at most [`MAX_SCENE_AGENTS`], neighbours in x
-/// kept together.
-fn spatial_groups(jobs: &[Job]) -> Vec<Vec<usize>> {
-    if jobs.is_empty() {
-        return vec![];
-    }
-    let mut idx: Vec<usize> = (0..jobs.len()).collect();
-    if jobs.len() > MAX_SCENE_AGENTS {
-        idx.sort_by(|&a, &b| jobs[a].obs[OBS_LEN - 1][0].total_cmp(&jobs[b].obs[OBS_LEN - 1][0]));
-    }
-    idx.chunks(MAX_SCENE_AGENTS).map(|c| c.to_vec()).collect()
 }
 
 /// The plot of one time's forecasts.

@@ -7,6 +7,7 @@
 //! * [`split`]: the five ETH/UCY leave-one-out splits under a data root.
 
 pub mod read;
+pub mod source;
 pub mod split;
 pub mod stream;
 pub mod tracks;
@@ -46,6 +47,14 @@ pub enum DataError {
     Empty {
         /// The empty file.
         file: PathBuf,
+    },
+    /// The time column cannot be turned into seconds as asked.
+    #[error("{msg}")]
+    Time {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong (names the `--dt` choice where it applies).
+        msg: String,
     },
     /// A data folder does not have the expected layout.
     #[error("{dir}: {msg}")]

@@ -45,6 +45,21 @@ fn ck_err(path: &Path, msg: impl Into<String>) -> ModelError {
     }
 }
 
+/// Saves tensors as safetensors at `path` through a temporary file in the same folder
+/// and a rename: a failure never leaves a half-written file.
+pub(crate) fn save_tensors_atomic(
+    map: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<(), ModelError> {
+    let tmp = tmp_name(path);
+    candle_core::safetensors::save(map, &tmp)
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(candle_core::Error::from))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            ck_err(path, format!("cannot write: {e}"))
+        })
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let tmp = tmp_name(path);
@@ -84,11 +99,7 @@ pub fn save(
     for (k, v) in sorted_vars(vm) {
         map.insert(k, v.as_tensor().to_dtype(dtype)?.to_device(&Device::Cpu)?);
     }
-    let wpath = dir.join(WEIGHTS);
-    let tmp = tmp_name(&wpath);
-    candle_core::safetensors::save(&map, &tmp)
-        .map_err(|e| ck_err(&wpath, format!("cannot write: {e}")))?;
-    std::fs::rename(&tmp, &wpath).map_err(|e| ck_err(&wpath, format!("cannot write: {e}")))?;
+    save_tensors_atomic(&map, &dir.join(WEIGHTS))?;
     let m = serde_json::to_vec_pretty(meta).map_err(|e| ck_err(dir, e.to_string()))?;
     write_atomic(&dir.join(META), &m)
 }

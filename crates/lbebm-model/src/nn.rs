@@ -1,6 +1,7 @@
 //! Small building blocks: a ReLU MLP and the GELU energy net with its hand-written
 //! gradient with respect to the latent.
 
+use crate::ops::Activation;
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{Init, Linear, VarBuilder};
 
@@ -70,7 +71,12 @@ impl Module for Mlp {
         let mut h = x.clone();
         let n = self.layers.len();
         for (i, l) in self.layers.iter().enumerate() {
-            h = crate::ops::linear(&h, l, i + 1 < n)?;
+            let act = if i + 1 < n {
+                Activation::Relu
+            } else {
+                Activation::Identity
+            };
+            h = crate::ops::linear(&h, l, act)?;
         }
         Ok(h)
     }
@@ -128,7 +134,7 @@ impl EnergyNet {
         let n = self.layers.len();
         for (i, l) in self.layers.iter().enumerate() {
             h = if fused {
-                crate::ops::linear(&h, l, false)?
+                crate::ops::linear(&h, l, Activation::Identity)?
             } else {
                 l.forward(&h)?
             };

@@ -12,6 +12,15 @@
 use crate::kernels::{gelu_pair, gemm, Mat, Write};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
+/// What follows the affine map of [`linear`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// max(0, x).
+    Relu,
+    /// Nothing.
+    Identity,
+}
+
 /// The layer operation; arguments are `x [m, k]`, `W [n, k]`, `b [n]`, all f32.
 #[derive(Debug, Clone, Copy)]
 pub struct LinearOp {
@@ -147,10 +156,11 @@ impl CustomOp3 for LinearOp {
 }
 
 /// `x·Wᵀ + b` (then ReLU if `relu`) of a candle `Linear` with a bias, as one operation.
-pub fn linear(x: &Tensor, l: &candle_nn::Linear, relu: bool) -> Result<Tensor> {
+pub fn linear(x: &Tensor, l: &candle_nn::Linear, act: Activation) -> Result<Tensor> {
     let Some(b) = l.bias() else {
         bail!("fused linear: the layer has no bias")
     };
+    let relu = act == Activation::Relu;
     x.contiguous()?.apply_op3(l.weight(), b, LinearOp { relu })
 }
 

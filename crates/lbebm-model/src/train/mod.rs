@@ -340,17 +340,7 @@ pub fn train(
 }
 
 fn save_state(dir: &Path, adam: &Adam, st: &StateMeta) -> Result<(), ModelError> {
-    let p = dir.join(STATE);
-    let tmp = dir.join(format!("{STATE}.tmp{}", std::process::id()));
-    let map = adam.state()?;
-    candle_core::safetensors::save(&map, &tmp).map_err(|e| ModelError::Checkpoint {
-        path: p.clone(),
-        msg: e.to_string(),
-    })?;
-    std::fs::rename(&tmp, &p).map_err(|e| ModelError::Checkpoint {
-        path: p.clone(),
-        msg: e.to_string(),
-    })?;
+    checkpoint::save_tensors_atomic(&adam.state()?, &dir.join(STATE))?;
     let j = serde_json::to_vec_pretty(st).map_err(|e| ModelError::Data(e.to_string()))?;
     checkpoint::write_atomic(&dir.join(STATE_META), &j)
 }
