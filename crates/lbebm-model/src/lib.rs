@@ -41,6 +41,20 @@ pub mod sampler;
 pub mod social;
 pub mod train;
 
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+mod test_util {
+    use candle_core::Tensor;
+
+    /// The bit patterns of a tensor's values, for exact comparisons (empty on error).
+    pub(crate) fn bits(t: &Tensor) -> Vec<u32> {
+        t.flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .unwrap_or_default()
+    }
+}
+
 pub use candle_core::Device;
 pub use config::{CheckedConfig, Config};
 pub use model::Lbebm;

@@ -410,15 +410,9 @@ impl Chains for TensorChains<'_> {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::test_util::bits;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
-
-    fn bits(t: &Tensor) -> Vec<u32> {
-        t.flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map(|v| v.iter().map(|x| x.to_bits()).collect())
-            .unwrap_or_default()
-    }
 
     /// Noise uploaded once for all steps (the GPU's way) gives the chains of the
     /// per-step draws, bit for bit, for every kind of noise.

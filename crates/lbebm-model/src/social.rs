@@ -89,13 +89,7 @@ fn scene_mask_on_device(scene_sizes: &[usize], device: &Device) -> Result<Tensor
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bits(t: &Tensor) -> Vec<u32> {
-        t.flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map(|v| v.iter().map(|x| x.to_bits()).collect())
-            .unwrap_or_default()
-    }
+    use crate::test_util::bits;
 
     /// The mask built from scene numbers (the GPU's way) is the CPU's, bit for bit.
     #[test]
