@@ -1072,11 +1072,21 @@ fn saved_epoch(out: &Path) -> Option<u64> {
 /// Starts training, waits for the first checkpoint plus `extra_wait`, sends `signal`,
 /// and returns the epoch the state file held when the process was gone.
 fn interrupt(cfg: &Path, out: &Path, signal: &str, extra_wait: Duration) -> u64 {
-    let mut child = train_cmd(cfg, out, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = train_cmd(cfg, out, &[]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    // A shell that starts the tests in the background (`cmd &`) hands its children
+    // SIGINT ignored, and the child would then train on; these tests are about the
+    // default action, so the child gets it back.
+    // SAFETY: between fork and exec the closure only calls signal(2), which is
+    // async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     let t0 = Instant::now();
     while !(out.join("model.safetensors").is_file() && saved_epoch(out).is_some()) {
         assert!(
@@ -1095,7 +1105,18 @@ fn interrupt(cfg: &Path, out: &Path, signal: &str, extra_wait: Duration) -> u64 
         .status()
         .unwrap();
     assert!(k.success());
-    let st = child.wait().unwrap();
+    // Bounded: a child that ignored the signal is killed and named, not waited for.
+    let t1 = Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t1.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("training still ran 30 s after kill {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert!(!st.success(), "a million epochs cannot have finished");
     saved_epoch(out).expect("train_state.json readable after the kill")
 }
