@@ -49,6 +49,16 @@ impl<'a> Mat<'a> {
     }
 }
 
+/// What follows a dense layer's affine map (the fused candle layer of [`crate::ops`]
+/// and the CPU sampler's layers alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// max(0, x).
+    Relu,
+    /// Nothing.
+    Identity,
+}
+
 /// What [`gemm`] does with the destination's previous contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Write {

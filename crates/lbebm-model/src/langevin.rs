@@ -148,6 +148,21 @@ pub fn run(
     Ok(())
 }
 
+/// Rows `r0..r1` of noise drawn step-major for `rows` chains (`steps × rows × zdim`), in
+/// the same layout for those rows alone: a part of a batch gets exactly the numbers it
+/// had inside the whole batch.
+pub fn rows_of(drawn: &[f32], rows: usize, zdim: usize, r0: usize, r1: usize) -> Vec<f32> {
+    let n = rows * zdim;
+    if n == 0 {
+        return Vec::new();
+    }
+    drawn
+        .chunks_exact(n)
+        .flat_map(|step| &step[r0 * zdim..r1 * zdim])
+        .copied()
+        .collect()
+}
+
 /// `rows × cols` standard normals times `std`, row-major, from `rng`: the order every
 /// sampler here draws in, so that a seed gives the same numbers on every device.
 pub fn normals(rng: &mut (impl Rng + ?Sized), len: usize, std: f32) -> Vec<f32> {

@@ -79,13 +79,9 @@ impl TrainNoise {
 
     /// The numbers of rows `r0..r1`.
     pub fn rows(&self, r0: usize, r1: usize) -> Self {
-        let (zd, n) = (self.zdim, self.rows * self.zdim);
-        let langevin = (0..self.steps)
-            .flat_map(|s| &self.langevin[s * n + r0 * zd..s * n + r1 * zd])
-            .copied()
-            .collect();
+        let zd = self.zdim;
         Self {
-            langevin,
+            langevin: langevin::rows_of(&self.langevin, self.rows, zd, r0, r1),
             eps: self.eps[r0 * zd..r1 * zd].to_vec(),
             rows: r1 - r0,
             zdim: zd,

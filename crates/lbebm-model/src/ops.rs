@@ -9,17 +9,9 @@
 //! masks the incoming gradient once and makes the three gradients directly with
 //! [`crate::kernels::gemm`].
 
+pub use crate::kernels::Activation;
 use crate::kernels::{gelu_pair, gemm, Mat, Write};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor};
-
-/// What follows the affine map of [`linear`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// max(0, x).
-    Relu,
-    /// Nothing.
-    Identity,
-}
 
 /// The layer operation; arguments are `x [m, k]`, `W [n, k]`, `b [n]`, all f32.
 #[derive(Debug, Clone, Copy)]

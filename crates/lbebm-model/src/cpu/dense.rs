@@ -1,6 +1,6 @@
 //! Dense layers and ReLU MLPs on plain buffers.
 
-use crate::kernels::{gemm, transpose, Mat, Write};
+use crate::kernels::{gemm, transpose, Activation, Mat, Write};
 use candle_core::Result;
 use candle_nn::Linear;
 
@@ -40,41 +40,35 @@ impl Dense {
 
     /// `rows` copies of the bias, the start of every product `x·Wᵀ + b`.
     pub(super) fn bias_rows(&self, rows: usize) -> Vec<f32> {
-        let mut out = Vec::with_capacity(rows * self.fan_out);
-        for _ in 0..rows {
-            out.extend_from_slice(&self.b);
-        }
+        let mut out = Vec::new();
+        self.fill_bias(rows, &mut out);
         out
     }
 
-    /// `out[rows, fan_out] = x[rows, fan_in] · Wᵀ + b`, then ReLU if `act` says so.
-    pub(super) fn forward(&self, x: &[f32], rows: usize, act: Act, out: &mut Vec<f32>) {
+    /// `out` ← `rows` copies of the bias (its buffer reused).
+    fn fill_bias(&self, rows: usize, out: &mut Vec<f32>) {
         out.clear();
-        out.resize(rows * self.fan_out, 0.0);
-        for r in 0..rows {
-            out[r * self.fan_out..(r + 1) * self.fan_out].copy_from_slice(&self.b);
+        out.reserve(rows * self.fan_out);
+        for _ in 0..rows {
+            out.extend_from_slice(&self.b);
         }
+    }
+
+    /// `out[rows, fan_out] = x[rows, fan_in] · Wᵀ + b`, then ReLU if `act` says so.
+    pub(super) fn forward(&self, x: &[f32], rows: usize, act: Activation, out: &mut Vec<f32>) {
+        self.fill_bias(rows, out);
         gemm(
             Mat::row_major(x, rows, self.fan_in),
             Mat::row_major(&self.wt, self.fan_in, self.fan_out),
             out,
             Write::Accumulate,
         );
-        if act == Act::Relu {
+        if act == Activation::Relu {
             for v in out.iter_mut() {
                 *v = v.max(0.0);
             }
         }
     }
-}
-
-/// The activation after a [`Dense`] layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Act {
-    /// max(0, x).
-    Relu,
-    /// None.
-    None,
 }
 
 /// A ReLU MLP (no activation after the last layer).
@@ -99,7 +93,11 @@ impl CpuMlp {
         let mut b = Vec::new();
         let n = self.layers.len();
         for (i, l) in self.layers.iter().enumerate() {
-            let act = if i + 1 < n { Act::Relu } else { Act::None };
+            let act = if i + 1 < n {
+                Activation::Relu
+            } else {
+                Activation::Identity
+            };
             l.forward(&a, rows, act, &mut b);
             std::mem::swap(&mut a, &mut b);
         }

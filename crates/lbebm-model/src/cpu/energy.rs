@@ -1,8 +1,8 @@
 //! The energy net on plain buffers, with its hand-written gradient in z, and the CPU
 //! backend of the Langevin sampler.
 
-use super::dense::{Act, Dense};
-use crate::kernels::{gelu_pair, gemm, transpose, Mat, Write};
+use super::dense::Dense;
+use crate::kernels::{gelu_pair, gemm, transpose, Activation, Mat, Write};
 use crate::langevin::{self, Chains, LangevinParams, Noise};
 use candle_core::{Result, Tensor};
 use candle_nn::Linear;
@@ -99,7 +99,7 @@ impl CpuEnergy {
             let d = &mut s.d[i - 1];
             d.resize(a.len(), 0.0);
             gelu_pair(a, d);
-            self.layers[i].forward(a, rows, Act::None, &mut rest[0]);
+            self.layers[i].forward(a, rows, Activation::Identity, &mut rest[0]);
         }
         energy.clear();
         energy.extend_from_slice(&s.h[n - 1][..rows]);

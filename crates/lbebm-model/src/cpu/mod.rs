@@ -233,14 +233,8 @@ impl CpuModel {
         let chunk = |r0: usize, zc: &mut [f32]| -> Result<Vec<f32>> {
             let n = zc.len() / zd;
             let cc = &r.cond[r0 * h1..(r0 + n) * h1];
-            let mine: Vec<f32> = if noisy {
-                (0..steps)
-                    .flat_map(|st| {
-                        let o = st * rows * zd;
-                        &drawn[o + r0 * zd..o + (r0 + n) * zd]
-                    })
-                    .copied()
-                    .collect()
+            let mine = if noisy {
+                langevin::rows_of(&drawn, rows, zd, r0, r0 + n)
             } else {
                 Vec::new()
             };
