@@ -6,9 +6,10 @@
 //! Everything but [`node`] is plain, testable code without network: message mirrors
 //! ([`msgs`]), parameters and `--ros-args` ([`params`]), the topic table ([`topics`]),
 //! transforms ([`tf`]), track histories and message checking ([`tracks`]), output
-//! messages ([`output`]), the newest-only channel ([`latest`]) and the inference worker
-//! ([`worker`]).
+//! messages ([`output`]), the newest-only channel ([`latest`]), the inference worker
+//! ([`worker`]) and the node's health for `/diagnostics` ([`diagnostics`]).
 
+pub mod diagnostics;
 pub mod latest;
 pub mod msgs;
 pub mod node;

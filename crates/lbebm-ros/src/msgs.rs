@@ -249,6 +249,37 @@ pub struct PredictionArray {
     pub agents: Vec<AgentPrediction>,
 }
 
+/// `diagnostic_msgs/KeyValue`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+/// `diagnostic_msgs/DiagnosticStatus`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiagnosticStatus {
+    pub level: u8,
+    pub name: String,
+    pub message: String,
+    pub hardware_id: String,
+    pub values: Vec<KeyValue>,
+}
+
+impl DiagnosticStatus {
+    pub const OK: u8 = 0;
+    pub const WARN: u8 = 1;
+    pub const ERROR: u8 = 2;
+    pub const STALE: u8 = 3;
+}
+
+/// `diagnostic_msgs/DiagnosticArray`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosticArray {
+    pub header: Header,
+    pub status: Vec<DiagnosticStatus>,
+}
+
 macro_rules! ros_message {
     ($($t:ty),* $(,)?) => {
         $(impl ros2_client::Message for $t {})*
@@ -277,4 +308,7 @@ ros_message!(
     TrajectorySample,
     AgentPrediction,
     PredictionArray,
+    KeyValue,
+    DiagnosticStatus,
+    DiagnosticArray,
 );

@@ -4,7 +4,7 @@ use crate::msgs::{
     AgentPrediction, ColorRgba, Duration, Header, Marker, MarkerArray, Point, PredictionArray,
     Time, TrajectorySample, Vector3,
 };
-use crate::tracks::SceneJob;
+use crate::tracks::{Role, SceneJob};
 use lbebm_types::{AgentForecast, SceneForecast, DT};
 
 /// Marker namespaces.
@@ -99,6 +99,10 @@ pub fn build(
     let mut id = 0i32;
     let agents = forecast.map(|f| f.agents.as_slice()).unwrap_or(&[]);
     for (meta, f) in job.agents.iter().zip(agents) {
+        if meta.role == Role::Robot {
+            // the robot was a neighbour for the model; its future is the planner's
+            continue;
+        }
         let order = ranked(f);
         if order.is_empty() {
             skipped += 1;
@@ -199,6 +203,7 @@ mod tests {
             agents: (0..n)
                 .map(|i| AgentMeta {
                     id: format!("p{i}"),
+                    role: crate::tracks::Role::Person,
                     stamp: 5.25,
                     position: [100.0 + i as f64, 200.0],
                     observed: 8,

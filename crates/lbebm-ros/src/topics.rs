@@ -85,8 +85,26 @@ pub const PREDICTION_MARKERS: Topic = Topic {
     transient_local: false,
 };
 
+/// The node's health at 1 Hz: `diagnostic_msgs/DiagnosticArray` (absolute, as ROS 2's
+/// diagnostic aggregator expects).
+pub const DIAGNOSTICS: Topic = Topic {
+    name: "/diagnostics",
+    package: "diagnostic_msgs",
+    type_name: "DiagnosticArray",
+    direction: Direction::Out,
+    depth: 10,
+    transient_local: false,
+};
+
 /// Every topic of the node: inputs first, then outputs.
-pub const ALL: [Topic; 5] = [PEOPLE, TF, TF_STATIC, PREDICTIONS, PREDICTION_MARKERS];
+pub const ALL: [Topic; 6] = [
+    PEOPLE,
+    TF,
+    TF_STATIC,
+    PREDICTIONS,
+    PREDICTION_MARKERS,
+    DIAGNOSTICS,
+];
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 //! waits for inference and a scene that arrives while the model is busy replaces the
 //! one waiting (stale work is dropped).
 
+use crate::diagnostics::{self, Health};
 use crate::msgs::{MarkerArray, PredictionArray};
 use crate::output::{build, MarkerStyle};
 use crate::tracks::SceneJob;
@@ -12,6 +13,7 @@ use crossbeam_channel::Receiver;
 use lbebm_eval::Predictor;
 use lbebm_model::{checkpoint, LbebmPredictor};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Where finished messages go (the DDS publishers in the node; a vector in tests).
@@ -20,11 +22,15 @@ pub trait Sink {
     fn publish(&mut self, predictions: PredictionArray, markers: Option<MarkerArray>);
 }
 
-/// A scene and when it was handed over.
+/// A scene, what to make of it, and when its input arrived.
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The scene.
     pub scene: SceneJob,
+    /// What to make of it (the parameters when it was handed over).
+    pub cfg: WorkerConfig,
+    /// When the newest input in it was received.
+    pub received: Instant,
     /// When it was handed to the worker.
     pub submitted: Instant,
 }
@@ -40,6 +46,20 @@ pub struct WorkerConfig {
     pub style: MarkerStyle,
 }
 
+impl WorkerConfig {
+    /// What the parameters ask for.
+    pub fn from_params(p: &crate::Params) -> Self {
+        WorkerConfig {
+            k: p.num_samples,
+            markers: p.publish_markers,
+            style: MarkerStyle {
+                lifetime: p.marker_lifetime,
+                ..Default::default()
+            },
+        }
+    }
+}
+
 /// Totals, logged at the end.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerStats {
@@ -53,15 +73,16 @@ pub struct WorkerStats {
     pub max_inference: Duration,
 }
 
-/// Runs until every sender has gone.
+/// Runs until every sender has gone; counts and times each scene in `health`.
 pub fn run(
     model: &mut dyn Predictor,
     jobs: &Receiver<Job>,
     sink: &mut dyn Sink,
-    cfg: &WorkerConfig,
+    health: &Mutex<Health>,
 ) -> WorkerStats {
     let mut st = WorkerStats::default();
     for job in jobs.iter() {
+        let cfg = &job.cfg;
         let t0 = Instant::now();
         let forecast = if job.scene.scene.is_empty() {
             None
@@ -73,16 +94,19 @@ pub fn run(
                 Ok(Some(f)) if f.agents.len() == job.scene.agents.len() => Some(f),
                 Ok(f) => {
                     st.failures += 1;
-                    tracing::error!(
-                        "model returned {} forecasts for {} agents; scene skipped",
+                    let why = format!(
+                        "model returned {} forecasts for {} agents",
                         f.map_or(0, |f| f.agents.len()),
                         job.scene.agents.len()
                     );
+                    tracing::error!("{why}; scene skipped");
+                    diagnostics::lock(health).failed(Instant::now(), why);
                     continue;
                 }
                 Err(e) => {
                     st.failures += 1;
                     tracing::error!("inference failed, scene skipped: {e}");
+                    diagnostics::lock(health).failed(Instant::now(), e.to_string());
                     continue;
                 }
             }
@@ -102,7 +126,10 @@ pub fn run(
             "scene predicted"
         );
         sink.publish(preds, cfg.markers.then_some(markers));
+        let done = Instant::now();
+        diagnostics::lock(health).predicted(done, dt, done.duration_since(job.received));
     }
+    diagnostics::lock(health).worker_stopped();
     st
 }
 
@@ -207,26 +234,40 @@ mod tests {
                 calls: 0,
             };
             let mut sink = Collect::default();
-            let cfg = WorkerConfig {
-                k: 3,
-                markers: true,
-                style: MarkerStyle::default(),
-            };
-            let st = run(&mut m, &rx, &mut sink, &cfg);
-            (sink, st, m.calls)
+            let health = Mutex::new(Health::default());
+            let st = run(&mut m, &rx, &mut sink, &health);
+            (sink, st, m.calls, health)
         });
+        let cfg = WorkerConfig {
+            k: 3,
+            markers: true,
+            style: MarkerStyle::default(),
+        };
         for i in 0..20 {
             tx.send(Job {
                 scene: walking_scene(10.0 + i as f64 * 0.1),
+                cfg,
+                received: Instant::now(),
                 submitted: Instant::now(),
             })
             .expect("alive");
             std::thread::sleep(Duration::from_millis(2));
         }
         drop(tx);
-        let (sink, st, calls) = h.join().expect("worker");
+        let (sink, st, calls, health) = h.join().expect("worker");
         assert!(calls < 20, "stale scenes were not dropped ({calls})");
         assert_eq!(st.scenes as usize, sink.0.len());
+        let s = diagnostics::lock(&health).status(Instant::now(), &Default::default());
+        let predicted = s.values.iter().find(|kv| kv.key == "scenes predicted");
+        assert_eq!(
+            predicted.map(|kv| kv.value.clone()),
+            Some(st.scenes.to_string())
+        );
+        assert_eq!(
+            s.level,
+            crate::msgs::DiagnosticStatus::ERROR,
+            "the worker stopped"
+        );
         let (p, m) = sink.0.last().expect("published");
         assert!(m.is_some());
         let a = &p.agents[0];
@@ -253,6 +294,12 @@ mod tests {
         .scene("map", "t");
         tx.send(Job {
             scene: empty,
+            cfg: WorkerConfig {
+                k: 3,
+                markers: false,
+                style: MarkerStyle::default(),
+            },
+            received: Instant::now(),
             submitted: Instant::now(),
         })
         .expect("alive");
@@ -262,12 +309,7 @@ mod tests {
             calls: 0,
         };
         let mut sink = Collect::default();
-        let cfg = WorkerConfig {
-            k: 3,
-            markers: false,
-            style: MarkerStyle::default(),
-        };
-        run(&mut m, &rx, &mut sink, &cfg);
+        run(&mut m, &rx, &mut sink, &Mutex::new(Health::default()));
         assert_eq!(m.calls, 0);
         assert_eq!(sink.0.len(), 1);
         assert!(sink.0[0].0.agents.is_empty());

@@ -2,14 +2,15 @@
 //! publishers, the spinner (parameter services, graph), the inference worker and tick
 //! threads, the message loop and the shutdown.
 
+use super::clock::Clock;
 use super::dds_config::{parse_domain_id, topic_qos};
 use super::ingest::Ingest;
+use crate::diagnostics::{self, NodeInfo, SharedHealth};
 use crate::latest::latest;
-use crate::msgs::{MarkerArray, People, PredictionArray, TfMessage};
-use crate::output::MarkerStyle;
-use crate::params::Resolved;
-use crate::topics::{Topic, PEOPLE, PREDICTIONS, PREDICTION_MARKERS, TF, TF_STATIC};
-use crate::worker::{self, Job, Sink, WorkerConfig};
+use crate::msgs::{DiagnosticArray, Header, MarkerArray, People, PredictionArray, TfMessage, Time};
+use crate::params::{LiveParams, Resolved};
+use crate::topics::{Topic, DIAGNOSTICS, PEOPLE, PREDICTIONS, PREDICTION_MARKERS, TF, TF_STATIC};
+use crate::worker::{self, Job, ModelSource, Sink};
 use crate::{warn_throttled, NodeError, Throttle};
 use futures::{pin_mut, FutureExt, StreamExt};
 use ros2_client::{
@@ -57,6 +58,18 @@ fn join_within(h: JoinHandle<()>, limit: Duration, what: &str) {
     }
 }
 
+/// Bytes of the model's weights (0 if they cannot be read: diagnostics only).
+fn model_bytes(src: &ModelSource) -> u64 {
+    match src {
+        ModelSource::Dir(d) => {
+            std::fs::metadata(d.join(lbebm_model::checkpoint::WEIGHTS)).map_or(0, |m| m.len())
+        }
+        ModelSource::Embedded => {
+            lbebm_default_model::embedded().map_or(0, |(_, weights)| weights.len() as u64)
+        }
+    }
+}
+
 /// Loads the model, starts the node and runs until `shutdown` receives (or closes).
 pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), NodeError> {
     let p = &r.params;
@@ -75,22 +88,18 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
     let context = Context::with_options(ContextOptions::new().domain_id(domain))
         .map_err(|e| ros_err("cannot create the DDS participant", e))?;
 
-    // Declared parameters, visible through the standard parameter services; they are
-    // read once at start, so changes at run time are refused.
-    let started = Arc::new(AtomicBool::new(false));
-    let started_v = started.clone();
+    // Declared parameters, served by the standard parameter services: `ros2 param set`
+    // changes those that can change while running (checked by their rules; the next
+    // scene uses them) and refuses the others with the reason.
+    let live = LiveParams::new(p.clone());
+    let (live_check, live_set) = (live.clone(), live.clone());
     let mut opts = NodeOptions::new()
         .enable_rosout(true)
         .start_parameter_services(true)
-        .parameter_validator(Box::new(move |name, _| {
-            if started_v.load(Ordering::Relaxed) {
-                Err(format!(
-                    "{name} is read at start only: restart with -p {name}:=VALUE"
-                ))
-            } else {
-                Ok(())
-            }
-        }));
+        .parameter_validator(Box::new(move |name, v| {
+            live_check.check(name, v).map(|_| ())
+        }))
+        .parameter_set_action(Box::new(move |name, v| live_set.set(name, v)));
     for (name, v) in p.all() {
         opts = opts.declare_parameter(name, v);
     }
@@ -99,7 +108,6 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
     let mut node = context
         .new_node(node_name, opts)
         .map_err(|e| ros_err("cannot create the node", e))?;
-    started.store(true, Ordering::Relaxed);
 
     // The spinner serves the parameter services and follows the ROS graph.
     let spinner = node
@@ -132,6 +140,7 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
     let tf_static_t = topic(&TF_STATIC)?;
     let preds_t = topic(&PREDICTIONS)?;
     let markers_t = topic(&PREDICTION_MARKERS)?;
+    let diagnostics_t = topic(&DIAGNOSTICS)?;
 
     let people_sub = node
         .create_subscription::<People>(&people_t, Some(topic_qos(&PEOPLE)))
@@ -152,20 +161,18 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
         throttle: Throttle::new(Duration::from_secs(5)),
     };
 
+    let diagnostics_pub = node
+        .create_publisher::<DiagnosticArray>(&diagnostics_t, Some(topic_qos(&DIAGNOSTICS)))
+        .map_err(|e| ros_err(&format!("publisher {}", DIAGNOSTICS.name), e))?;
+
+    let health = SharedHealth::default();
     let (jobs_tx, jobs_rx) = latest::<Job>();
-    let wcfg = WorkerConfig {
-        k: p.num_samples,
-        markers: p.publish_markers,
-        style: MarkerStyle {
-            lifetime: p.marker_lifetime,
-            ..Default::default()
-        },
-    };
+    let worker_health = health.clone();
     let worker_thread = std::thread::Builder::new()
         .name("lbebm-worker".into())
         .spawn(move || {
             let mut sink = sink;
-            let st = worker::run(&mut predictor, &jobs_rx, &mut sink, &wcfg);
+            let st = worker::run(&mut predictor, &jobs_rx, &mut sink, &worker_health);
             if st.scenes > 0 {
                 tracing::info!(
                     "worker: {} scenes, mean inference {:.1} ms, max {:.1} ms, {} failures",
@@ -178,18 +185,60 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
         })
         .map_err(|e| NodeError::Worker(format!("cannot start: {e}")))?;
 
-    // Ticks: track expiry and flushing a scene held back by the rate limit.
+    // Ticks: track expiry and flushing a scene held back by the rate limit, a tenth of
+    // the (run-time) rate's period apart.
     let (tick_tx, tick_rx) = async_channel::bounded::<()>(1);
-    let tick = Duration::from_secs_f64((0.1 / p.rate_hz).clamp(0.005, 0.1));
+    let tick_live = live.clone();
     let tick_thread = std::thread::Builder::new()
         .name("lbebm-tick".into())
         .spawn(move || loop {
-            std::thread::sleep(tick);
+            let rate = tick_live.get().rate_hz;
+            std::thread::sleep(Duration::from_secs_f64((0.1 / rate).clamp(0.005, 0.1)));
             if let Err(async_channel::TrySendError::Closed(_)) = tick_tx.try_send(()) {
                 break;
             }
         })
         .map_err(|e| ros_err("cannot start the tick thread", e))?;
+
+    // Diagnostics at 1 Hz, until `stop_diag` is set.
+    let info = NodeInfo {
+        node: node.fully_qualified_name(),
+        model_bytes: model_bytes(&src),
+        model: src.name(),
+        device: p.device.clone(),
+    };
+    let stop_diag = Arc::new(AtomicBool::new(false));
+    let diag_thread = {
+        let (health, stop) = (health.clone(), stop_diag.clone());
+        let mut throttle = Throttle::new(Duration::from_secs(5));
+        std::thread::Builder::new()
+            .name("lbebm-diagnostics".into())
+            .spawn(move || {
+                let mut next = Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    if Instant::now() >= next {
+                        next += Duration::from_secs(1);
+                        let status = diagnostics::lock(&health).status(Instant::now(), &info);
+                        let msg = DiagnosticArray {
+                            header: Header {
+                                stamp: Time::from_secs(Clock::wall()),
+                                frame_id: String::new(),
+                            },
+                            status: vec![status],
+                        };
+                        if let Err(e) = diagnostics_pub.publish(msg) {
+                            warn_throttled!(
+                                throttle,
+                                "diag",
+                                "publishing diagnostics failed: {e:?}"
+                            );
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+            .map_err(|e| ros_err("cannot start the diagnostics thread", e))?
+    };
 
     tracing::info!(
         "node {} on ROS domain {domain}: predicting into frame {} at most {} Hz",
@@ -198,7 +247,7 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
         p.rate_hz
     );
 
-    let mut ingest = Ingest::new(p, jobs_tx);
+    let mut ingest = Ingest::new(live, jobs_tx, health);
     let mut read_throttle = Throttle::new(Duration::from_secs(5));
     let result = futures::executor::block_on(async {
         let people = people_sub.async_stream();
@@ -245,6 +294,8 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
     drop(ingest);
     // the tick thread ends by itself now that its channel is closed
     drop(tick_thread);
+    stop_diag.store(true, Ordering::Relaxed);
+    join_within(diag_thread, Duration::from_millis(100), "diagnostics");
     join_within(
         worker_thread,
         Duration::from_millis(250),

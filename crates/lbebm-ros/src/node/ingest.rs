@@ -2,16 +2,26 @@
 //! observations, and hands the newest scene to the worker at most `rate_hz` times a second.
 
 use super::clock::Clock;
+use crate::diagnostics::{self, SharedHealth};
 use crate::latest::LatestSender;
 use crate::msgs::{People, TfMessage};
-use crate::params::Params;
+use crate::params::{LiveParams, Params};
 use crate::tf::TfBuffer;
 use crate::topics::{PEOPLE, TF, TF_STATIC};
 use crate::tracks::{check_people, TrackConfig, TrackStore};
-use crate::worker::Job;
+use crate::worker::{Job, WorkerConfig};
 use crate::{warn_throttled, Throttle};
 use nalgebra::Point3;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+fn track_config(p: &Params) -> TrackConfig {
+    TrackConfig {
+        timeout: p.track_timeout,
+        max_agents: p.max_agents,
+        max_speed: p.max_speed,
+    }
+}
 
 /// Message handling: checks, transforms and stores observations, and hands the newest
 /// scene to the worker at most `rate_hz` times a second. No network.
@@ -21,6 +31,12 @@ pub(crate) struct Ingest {
     /// The transforms received.
     pub(crate) tf: TfBuffer,
     params: Params,
+    live: Arc<LiveParams>,
+    /// The generation of `live` that `params` reflects.
+    seen: u64,
+    health: SharedHealth,
+    /// When the newest accepted `People` message arrived.
+    last_received: Instant,
     jobs: LatestSender<Job>,
     throttle: Throttle,
     clock: Clock,
@@ -33,20 +49,27 @@ pub(crate) struct Ingest {
 }
 
 impl Ingest {
-    /// Handles messages for `params`, handing scenes to `jobs`.
-    pub(crate) fn new(params: &Params, jobs: LatestSender<Job>) -> Self {
+    /// Handles messages with the parameters of `live` (re-read when they change),
+    /// handing scenes to `jobs` and counting what it does in `health`.
+    pub(crate) fn new(
+        live: Arc<LiveParams>,
+        jobs: LatestSender<Job>,
+        health: SharedHealth,
+    ) -> Self {
+        let mut seen = 0;
+        let params = live.changed_since(&mut seen).unwrap_or_else(|| live.get());
         Ingest {
-            store: TrackStore::new(TrackConfig {
-                timeout: params.track_timeout,
-                max_agents: params.max_agents,
-                max_speed: params.max_speed,
-            }),
+            store: TrackStore::new(track_config(&params)),
             tf: TfBuffer::new(),
-            params: params.clone(),
+            period: Duration::from_secs_f64(1.0 / params.rate_hz),
+            params,
+            live,
+            seen,
+            health,
+            last_received: Instant::now(),
             jobs,
             throttle: Throttle::new(Duration::from_secs(5)),
             clock: Clock::new(),
-            period: Duration::from_secs_f64(1.0 / params.rate_hz),
             last_submit: None,
             sent_empty: true,
             submitted: 0,
@@ -56,6 +79,36 @@ impl Ingest {
     /// Scenes replaced before the worker took them.
     pub(crate) fn dropped(&self) -> u64 {
         self.jobs.dropped()
+    }
+
+    /// Picks up parameters changed at run time (`ros2 param set`).
+    fn refresh(&mut self) {
+        if let Some(p) = self.live.changed_since(&mut self.seen) {
+            self.store.set_config(track_config(&p));
+            self.period = Duration::from_secs_f64(1.0 / p.rate_hz);
+            self.params = p;
+        }
+    }
+
+    /// The robot's position in the fixed frame now, if `robot_frame` is set and its
+    /// transform known (the newest transform: the buffer keeps no history).
+    fn robot_position(&mut self) -> Option<[f64; 2]> {
+        let robot = self.params.robot_frame.as_str();
+        if robot.is_empty() {
+            return None;
+        }
+        let fixed = self.params.fixed_frame.as_str();
+        match self.tf.lookup(fixed, robot) {
+            Some(iso) => Some([iso.translation.x, iso.translation.y]),
+            None => {
+                warn_throttled!(
+                    self.throttle,
+                    "no_robot_tf",
+                    "no transform from robot_frame {robot} to {fixed}: predicting without the robot"
+                );
+                None
+            }
+        }
     }
 
     /// Stores the transforms of a `/tf` or `/tf_static` message.
@@ -69,6 +122,7 @@ impl Ingest {
 
     /// Checks, transforms and stores a `People` message; may hand a scene over.
     pub(crate) fn on_people(&mut self, msg: &People) {
+        self.refresh();
         let checked = match check_people(msg, self.params.max_agents, Clock::wall()) {
             Ok(c) => c,
             Err(e) => {
@@ -132,7 +186,13 @@ impl Ingest {
                 (id, [q.x, q.y])
             })
             .collect();
-        let rep = self.store.observe(checked.stamp, &obs, self.clock.mono());
+        let now = self.clock.mono();
+        let rep = self.store.observe(checked.stamp, &obs, now);
+        if let Some(p) = self.robot_position() {
+            self.store.observe_robot(checked.stamp, p, now);
+        }
+        self.last_received = Instant::now();
+        diagnostics::lock(&self.health).received(self.last_received, self.store.len());
         if rep.time_reset {
             tracing::warn!("time went back by more than track_timeout: every track cleared");
         }
@@ -158,9 +218,11 @@ impl Ingest {
 
     /// Periodic work: drop old tracks, flush a scene held back by the rate limit.
     pub(crate) fn on_tick(&mut self) {
+        self.refresh();
         let n = self.store.expire(self.clock.mono());
         if n > 0 {
             tracing::debug!("{n} track(s) dropped after track_timeout");
+            diagnostics::lock(&self.health).tracked(self.store.len());
         }
         self.maybe_submit();
     }
@@ -189,16 +251,16 @@ impl Ingest {
         let now = Instant::now();
         self.last_submit = Some(now);
         self.submitted += 1;
-        if self
-            .jobs
-            .send(Job {
-                scene: job,
-                submitted: now,
-            })
-            .is_err()
-        {
+        let sent = self.jobs.send(Job {
+            scene: job,
+            cfg: WorkerConfig::from_params(&self.params),
+            received: self.last_received,
+            submitted: now,
+        });
+        if sent.is_err() {
             warn_throttled!(self.throttle, "worker", "inference worker is gone");
         }
+        diagnostics::lock(&self.health).dropped_total(now, self.jobs.dropped());
     }
 }
 
@@ -238,10 +300,16 @@ mod tests {
         }
     }
 
+    fn ingest(p: Params) -> (Ingest, crossbeam_channel::Receiver<Job>, Arc<LiveParams>) {
+        let (tx, rx) = latest();
+        let live = LiveParams::new(p);
+        let ing = Ingest::new(live.clone(), tx, SharedHealth::default());
+        (ing, rx, live)
+    }
+
     #[test]
     fn people_in_the_fixed_frame_become_scenes() {
-        let (tx, rx) = latest();
-        let mut ing = Ingest::new(&params(1000.0), tx);
+        let (mut ing, rx, _) = ingest(params(1000.0));
         for i in 0..10 {
             let t = 50.0 + i as f64 * 0.1;
             ing.on_people(&people("map", t, &[("a", t, 0.0), ("b", 0.0, t)]));
@@ -253,8 +321,7 @@ mod tests {
 
     #[test]
     fn other_frames_need_a_transform() {
-        let (tx, rx) = latest();
-        let mut ing = Ingest::new(&params(1000.0), tx);
+        let (mut ing, rx, _) = ingest(params(1000.0));
         for i in 0..10 {
             let t = 50.0 + i as f64 * 0.1;
             ing.on_people(&people("base_link", t, &[("a", 1.0, 0.0)]));
@@ -296,8 +363,7 @@ mod tests {
 
     #[test]
     fn the_rate_limit_holds_back_and_the_tick_flushes() {
-        let (tx, rx) = latest();
-        let mut ing = Ingest::new(&params(5.0), tx);
+        let (mut ing, rx, _) = ingest(params(5.0));
         for i in 0..10 {
             let t = 50.0 + i as f64 * 0.1;
             ing.on_people(&people("map", t, &[("a", t, 0.0)]));
@@ -314,10 +380,107 @@ mod tests {
         assert!(rx.try_recv().is_err());
     }
 
+    fn tf(t: f64, child: &str, x: f64, y: f64) -> TfMessage {
+        TfMessage {
+            transforms: vec![TransformStamped {
+                header: Header {
+                    stamp: Time::from_secs(t),
+                    frame_id: "map".into(),
+                },
+                child_frame_id: child.into(),
+                transform: Transform {
+                    translation: Vector3 { x, y, z: 0.0 },
+                    rotation: Quaternion::default(),
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn runtime_parameters_reach_the_next_scene() {
+        // (1e9 Hz: no rate limit, so that the newest scene is the one waiting)
+        let (mut ing, rx, live) = ingest(params(1e9));
+        let walk = |ing: &mut Ingest, t0: f64| {
+            for i in 0..10 {
+                let t = t0 + i as f64 * 0.1;
+                let ps = [("a", t, 0.0), ("b", 0.0, t), ("c", t, t)];
+                ing.on_people(&people("map", t, &ps));
+            }
+        };
+        walk(&mut ing, 50.0);
+        let job: Job = rx.try_recv().expect("a scene");
+        assert_eq!((job.cfg.k, job.cfg.markers), (20, true));
+        assert_eq!(job.scene.agents.len(), 3);
+        live.set("num_samples", &ros2_client::ParameterValue::Integer(5))
+            .unwrap();
+        live.set(
+            "publish_markers",
+            &ros2_client::ParameterValue::Boolean(false),
+        )
+        .unwrap();
+        live.set("max_agents", &ros2_client::ParameterValue::Integer(2))
+            .unwrap();
+        walk(&mut ing, 51.0);
+        let job: Job = rx.try_recv().expect("a scene");
+        assert_eq!((job.cfg.k, job.cfg.markers), (5, false));
+        assert_eq!(job.scene.agents.len(), 2, "max_agents applies at once");
+    }
+
+    #[test]
+    fn the_robot_is_a_neighbour_that_is_never_published() {
+        use crate::output::{build, MarkerStyle};
+        use crate::tracks::Role;
+        use lbebm_eval::Predictor;
+        let (mut ing, rx, _) = ingest(Params {
+            robot_frame: "base_link".into(),
+            ..params(1e9)
+        });
+        // the robot drives along +y; two people walk along +x
+        for i in 0..10 {
+            let t = 50.0 + i as f64 * 0.1;
+            ing.on_tf(&tf(t, "base_link", 3.0, t - 50.0));
+            ing.on_people(&people("map", t, &[("a", t, 0.0), ("b", t, 1.0)]));
+        }
+        let job: Job = rx.try_recv().expect("a scene");
+        let roles: Vec<Role> = job.scene.agents.iter().map(|a| a.role).collect();
+        assert_eq!(roles, [Role::Person, Role::Person, Role::Robot]);
+        assert_eq!(job.scene.scene.agents.len(), 3, "the model sees the robot");
+        assert_eq!(job.scene.people(), 2);
+        let robot = &job.scene.scene.agents[2];
+        let o = job.scene.origin;
+        let last = robot.obs[lbebm_types::OBS_LEN - 1];
+        assert!((last.x as f64 + o[0] - 3.0).abs() < 1e-4, "{last:?}");
+        assert!((last.y as f64 + o[1] - 0.9).abs() < 1e-4, "{last:?}");
+        let f = lbebm_eval::ConstantVelocity
+            .predict(std::slice::from_ref(&job.scene.scene), 3)
+            .expect("cv")
+            .pop()
+            .expect("one scene");
+        let (preds, markers, _) = build(&job.scene, Some(&f), &MarkerStyle::default());
+        let ids: Vec<&str> = preds.agents.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"], "the robot is not published");
+        assert!(markers
+            .markers
+            .iter()
+            .all(|m| m.points.iter().all(|p| p.x > 40.0)));
+
+        // the robot's transform stops: its track expires and people are still predicted
+        let (mut ing, rx, _) = ingest(Params {
+            robot_frame: "base_link".into(),
+            ..params(1e9)
+        });
+        for i in 0..10 {
+            let t = 50.0 + i as f64 * 0.1;
+            ing.on_people(&people("map", t, &[("a", t, 0.0)]));
+        }
+        let job: Job = rx.try_recv().expect("a scene without the robot");
+        assert_eq!(job.scene.agents.len(), 1);
+        assert!(!ing.store.has_robot());
+    }
+
     #[test]
     fn bad_messages_never_panic() {
-        let (tx, _rx) = latest();
-        let mut ing = Ingest::new(&params(1000.0), tx);
+        let (mut ing, _rx, _) = ingest(params(1e9));
         let mut m = people("map", 1.0, &[("a", f64::NAN, 0.0), ("", 1.0, 1.0)]);
         ing.on_people(&m);
         m.header.stamp.nanosec = 2_000_000_000;

@@ -4,7 +4,7 @@
 
 use super::error::{arg_err, ParamError};
 use super::file::parse_value;
-use super::table::PARAMS;
+use super::table::{Change, PARAMS};
 use crate::topics::{self, Direction};
 use ros2_client::ParameterValue;
 use std::fmt::Write as _;
@@ -76,9 +76,13 @@ pub fn usage() -> String {
         } else {
             format!(", {rule}")
         };
+        let when = match p.change {
+            Change::Runtime => "; runtime",
+            Change::Restart => "",
+        };
         let _ = write!(
             s,
-            "\n  {} ({}{rule}; default {})",
+            "\n  {} ({}{rule}; default {}{when})",
             p.name, p.kind, p.default
         );
         let mut line = String::new();

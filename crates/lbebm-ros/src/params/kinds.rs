@@ -23,6 +23,11 @@ pub(crate) enum Rule {
     },
     /// A frame id: a leading `/` is dropped, and it must not be empty.
     FrameId,
+    /// A frame id as [`Rule::FrameId`], or empty: `empty` says what empty means.
+    FrameIdOrEmpty {
+        /// The meaning of an empty value, for the help text.
+        empty: &'static str,
+    },
 }
 
 impl Rule {
@@ -35,6 +40,7 @@ impl Rule {
             Rule::Positive => "> 0".into(),
             Rule::AtLeastZero { zero } => format!(">= 0, 0: {zero}"),
             Rule::FrameId => "not empty, a leading / is dropped".into(),
+            Rule::FrameIdOrEmpty { empty } => format!("a leading / is dropped; empty: {empty}"),
         }
     }
 
@@ -73,6 +79,7 @@ impl Rule {
                 }
                 Ok(f)
             }
+            Rule::FrameIdOrEmpty { .. } => Ok(s.trim_start_matches('/').to_string()),
             _ => Err(self.misplaced(name, "string")),
         }
     }

@@ -23,15 +23,28 @@ pub(crate) struct ParamSpec {
     pub(crate) default: &'static str,
     /// The values accepted.
     pub(crate) rule: Rule,
+    /// When a new value takes effect: at run time (`ros2 param set`) or at start only.
+    pub(crate) change: Change,
     /// What it does.
     pub(crate) description: &'static str,
 }
 
-/// Declares the parameters: each row is `name: RustType = default, rule; "description";`
-/// and becomes a field of [`Params`], its default, its arms in `Params::set` and
-/// `Params::get`, and an entry of [`PARAMS`] (names, help text).
+/// When a parameter's new value takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// `ros2 param set` works while the node runs; the next scene uses the value.
+    Runtime,
+    /// Read once at start (the model, the device, frames and topics cannot change
+    /// under a running pipeline): setting it at run time is refused.
+    Restart,
+}
+
+/// Declares the parameters: each row is
+/// `name: RustType = default, rule, change; "description";` and becomes a field of
+/// [`Params`], its default, its arms in `Params::set` and `Params::get`, and an entry
+/// of [`PARAMS`] (names, help text, whether it can change at run time).
 macro_rules! declare_params {
-    ($($name:ident: $ty:ty = $default:expr, $rule:expr; $desc:literal;)*) => {
+    ($($name:ident: $ty:ty = $default:expr, $rule:expr, $change:ident; $desc:literal;)*) => {
         /// The node's parameters, typed (declared in `params/table.rs`).
         #[derive(Debug, Clone, PartialEq)]
         pub struct Params {
@@ -52,6 +65,7 @@ macro_rules! declare_params {
             kind: <$ty as ParamType>::KIND,
             default: stringify!($default),
             rule: $rule,
+            change: Change::$change,
             description: $desc,
         }),*];
 
@@ -84,28 +98,30 @@ macro_rules! declare_params {
 }
 
 declare_params! {
-    model: String = "", Rule::Any;
+    model: String = "", Rule::Any, Restart;
         "Checkpoint folder (config.toml + model.safetensors); empty: the compiled-in models/default.";
-    device: String = "cpu", Rule::Any;
+    device: String = "cpu", Rule::Any, Restart;
         "`cpu` or `cuda:N` (cuda needs a build with --features cuda).";
-    num_samples: usize = 20, Rule::Range(1, 1000);
+    num_samples: usize = 20, Rule::Range(1, 1000), Runtime;
         "K: sampled futures per person, published from the most to the least likely.";
-    seed: u64 = 0, Rule::NotNegative;
+    seed: u64 = 0, Rule::NotNegative, Restart;
         "Seed of the sampler's noise.";
-    rate_hz: f64 = 10.0, Rule::Positive;
+    rate_hz: f64 = 10.0, Rule::Positive, Runtime;
         "Most predictions per second (a new scene is predicted at most this often).";
-    fixed_frame: String = "map", Rule::FrameId;
+    fixed_frame: String = "map", Rule::FrameId, Restart;
         "Frame histories are kept in and predictions are published in.";
-    track_timeout: f64 = 1.0, Rule::Positive;
+    track_timeout: f64 = 1.0, Rule::Positive, Runtime;
         "Seconds without an observation after which a track is dropped.";
-    max_agents: usize = 64, Rule::Range(1, 10_000);
+    max_agents: usize = 64, Rule::Range(1, 10_000), Runtime;
         "Most people per scene (and per input message); the rest are clipped.";
-    max_speed: f64 = 10.0, Rule::Positive;
+    max_speed: f64 = 10.0, Rule::Positive, Runtime;
         "A jump faster than this (m/s) means the id was reused: the track restarts.";
-    publish_markers: bool = true, Rule::Any;
+    publish_markers: bool = true, Rule::Any, Runtime;
         "Publish the visualization_msgs/MarkerArray.";
-    marker_lifetime: f64 = 1.0, Rule::AtLeastZero { zero: "markers never expire" };
+    marker_lifetime: f64 = 1.0, Rule::AtLeastZero { zero: "markers never expire" }, Runtime;
         "Seconds before RViz removes a marker that was not refreshed.";
+    robot_frame: String = "", Rule::FrameIdOrEmpty { empty: "off" }, Restart;
+        "The robot's own frame: its pose in fixed_frame (from /tf) joins every scene as a neighbour the model sees but that is never published; empty: off.";
 }
 
 /// The declared parameters' names, in declaration order.
@@ -200,6 +216,12 @@ mod tests {
             };
             let cell = row.split('|').nth(2).unwrap_or("").trim().trim_matches('`');
             assert_eq!(cell, default, "{}: README default", spec.name);
+            let runtime = row.split('|').nth(3).unwrap_or("").trim();
+            let expected = match spec.change {
+                Change::Runtime => "yes",
+                Change::Restart => "no",
+            };
+            assert_eq!(runtime, expected, "{}: README run-time column", spec.name);
         }
     }
 

@@ -15,5 +15,5 @@ mod scene;
 mod store;
 
 pub use check::{check_people, CheckReport, CheckedPeople, MessageError};
-pub use scene::{AgentMeta, SceneJob};
+pub use scene::{AgentMeta, Role, SceneJob};
 pub use store::{ObserveReport, TrackConfig, TrackStore};

@@ -5,11 +5,22 @@ use super::history::RawTrack;
 use super::store::TrackStore;
 use lbebm_types::{local_origin, to_local, AgentWindow, Scene, Vec2, OBS_LEN};
 
+/// Who an agent of a scene is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A tracked person: predicted and published.
+    Person,
+    /// The robot itself (`robot_frame`): a neighbour the model sees, never published.
+    Robot,
+}
+
 /// One agent of a scene, as the outputs need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentMeta {
-    /// The track id (`Person.name`).
+    /// The track id (`Person.name`; the robot's frame for the robot).
     pub id: String,
+    /// A person, or the robot.
+    pub role: Role,
     /// Stamp of the last observation (seconds).
     pub stamp: f64,
     /// Last observed position in the fixed frame.
@@ -29,14 +40,25 @@ pub struct SceneJob {
     pub stamp: f64,
     /// The fixed frame.
     pub frame: String,
-    /// The scene's agents, in the scene's order.
+    /// The scene's agents, in the scene's order (the robot, if any, last).
     pub agents: Vec<AgentMeta>,
+}
+
+impl SceneJob {
+    /// The people of the scene (the agents to publish).
+    pub fn people(&self) -> usize {
+        self.agents
+            .iter()
+            .filter(|a| a.role == Role::Person)
+            .count()
+    }
 }
 
 impl TrackStore {
     /// The current scene: every track with a history (at least two grid points, i.e.
-    /// 0.4 s of observations), most recently seen first, at most `max_agents`.
-    /// Each history ends at that track's last observation.
+    /// 0.4 s of observations), most recently seen first, at most `max_agents`, then the
+    /// robot (id `robot`, never published) when it has a history and there is anyone
+    /// to predict. Each history ends at that track's last observation.
     pub fn scene(&self, frame: &str, source: &str) -> SceneJob {
         let mut ids: Vec<(&String, &RawTrack)> = self.tracks.iter().collect();
         ids.sort_by(|a, b| b.1.last_t().total_cmp(&a.1.last_t()).then(a.0.cmp(b.0)));
@@ -46,16 +68,27 @@ impl TrackStore {
                 break;
             }
             if let Some(h) = tr.history(id) {
-                hist.push((id.clone(), tr.last_t(), tr.last_p(), h));
+                hist.push((id.clone(), Role::Person, tr.last_t(), tr.last_p(), h));
+            }
+        }
+        if let Some(tr) = self.robot.as_ref().filter(|_| !hist.is_empty()) {
+            if let Some(h) = tr.history("robot") {
+                hist.push((
+                    "robot".to_string(),
+                    Role::Robot,
+                    tr.last_t(),
+                    tr.last_p(),
+                    h,
+                ));
             }
         }
         // recentre so that f32 keeps its precision in large map frames: the workspace's
         // one rule over the agents' last positions ([0, 0] for an empty scene)
-        let origin = local_origin(hist.iter().map(|h| h.2));
-        let stamp = hist.iter().map(|h| h.1).fold(f64::NEG_INFINITY, f64::max);
+        let origin = local_origin(hist.iter().map(|h| h.3));
+        let stamp = hist.iter().map(|h| h.2).fold(f64::NEG_INFINITY, f64::max);
         let mut agents = Vec::with_capacity(hist.len());
         let mut windows = Vec::with_capacity(hist.len());
-        for (id, t, last, h) in hist {
+        for (id, role, t, last, h) in hist {
             let mut obs = [Vec2::zeros(); OBS_LEN];
             for (o, p) in obs.iter_mut().zip(&h.pts) {
                 *o = to_local(*p, origin);
@@ -67,6 +100,7 @@ impl TrackStore {
             });
             agents.push(AgentMeta {
                 id,
+                role,
                 stamp: t,
                 position: last,
                 observed: h.observed,

@@ -40,6 +40,9 @@ pub struct ObserveReport {
 pub struct TrackStore {
     pub(super) cfg: TrackConfig,
     pub(super) tracks: HashMap<String, RawTrack>,
+    /// The robot's own track (`robot_frame`), kept apart so that no person's name can
+    /// collide with it; it joins scenes as a neighbour only.
+    pub(super) robot: Option<RawTrack>,
     pub(super) newest: Option<f64>,
     dirty: bool,
 }
@@ -50,12 +53,18 @@ impl TrackStore {
         TrackStore {
             cfg,
             tracks: HashMap::new(),
+            robot: None,
             newest: None,
             dirty: false,
         }
     }
 
-    /// Live tracks.
+    /// Changes the limits (run-time parameters); the tracks stay.
+    pub fn set_config(&mut self, cfg: TrackConfig) {
+        self.cfg = cfg;
+    }
+
+    /// Live tracks of people (the robot not counted).
     pub fn len(&self) -> usize {
         self.tracks.len()
     }
@@ -84,19 +93,9 @@ impl TrackStore {
         seen_at: f64,
     ) -> ObserveReport {
         let mut r = ObserveReport::default();
-        if !stamp.is_finite() {
+        if !self.advance_time(stamp, &mut r) {
             return r;
         }
-        if let Some(newest) = self.newest {
-            if stamp < newest - self.cfg.timeout {
-                // a bag restarted or the clock was reset: old histories mean nothing now
-                r.time_reset = true;
-                self.tracks.clear();
-                self.newest = None;
-                self.dirty = true;
-            }
-        }
-        self.newest = Some(self.newest.map_or(stamp, |n| n.max(stamp)));
         for (id, p) in people.iter().take(self.cfg.max_agents) {
             if !(p[0].is_finite() && p[1].is_finite()) {
                 continue;
@@ -112,28 +111,7 @@ impl TrackStore {
                     r.new_tracks += 1;
                     r.added += 1;
                 }
-                Some(tr) => {
-                    let last = tr.last_t();
-                    if stamp < last - TIME_EPS {
-                        r.out_of_order += 1;
-                        continue;
-                    }
-                    if stamp <= last + TIME_EPS {
-                        r.duplicate += 1;
-                        continue;
-                    }
-                    let lp = tr.last_p();
-                    let dist = ((p[0] - lp[0]).powi(2) + (p[1] - lp[1]).powi(2)).sqrt();
-                    let gap = stamp - last;
-                    if dist / gap > self.cfg.max_speed || gap > self.cfg.timeout {
-                        *tr = RawTrack::new(stamp, *p, seen_at);
-                        r.reused += 1;
-                        r.added += 1;
-                        continue;
-                    }
-                    tr.push(stamp, *p, seen_at);
-                    r.added += 1;
-                }
+                Some(tr) => extend(tr, stamp, *p, seen_at, &self.cfg, &mut r),
             }
         }
         if r.added > 0 {
@@ -142,23 +120,102 @@ impl TrackStore {
         r
     }
 
+    /// Adds the robot's own position at `stamp` (same checks as a person's). It does
+    /// not mark the store changed: the robot alone never triggers a prediction.
+    pub fn observe_robot(&mut self, stamp: f64, p: [f64; 2], seen_at: f64) -> ObserveReport {
+        let mut r = ObserveReport::default();
+        if !(p[0].is_finite() && p[1].is_finite()) || !self.advance_time(stamp, &mut r) {
+            return r;
+        }
+        match &mut self.robot {
+            None => {
+                self.robot = Some(RawTrack::new(stamp, p, seen_at));
+                r.new_tracks += 1;
+                r.added += 1;
+            }
+            Some(tr) => extend(tr, stamp, p, seen_at, &self.cfg, &mut r),
+        }
+        r
+    }
+
+    /// Whether the robot's track is live.
+    pub fn has_robot(&self) -> bool {
+        self.robot.is_some()
+    }
+
+    /// Moves the newest stamp on; clears every track when time went back by more than
+    /// the timeout. False for a stamp that is not finite.
+    fn advance_time(&mut self, stamp: f64, r: &mut ObserveReport) -> bool {
+        if !stamp.is_finite() {
+            return false;
+        }
+        if let Some(newest) = self.newest {
+            if stamp < newest - self.cfg.timeout {
+                // a bag restarted or the clock was reset: old histories mean nothing now
+                r.time_reset = true;
+                self.tracks.clear();
+                self.robot = None;
+                self.newest = None;
+                self.dirty = true;
+            }
+        }
+        self.newest = Some(self.newest.map_or(stamp, |n| n.max(stamp)));
+        true
+    }
+
     /// Drops tracks not seen for longer than the timeout, by stamp (relative to the
     /// newest stamp) or by receive time (relative to `now`). Returns how many.
     pub fn expire(&mut self, now: f64) -> usize {
         let before = self.tracks.len();
         let newest = self.newest.unwrap_or(f64::NEG_INFINITY);
         let timeout = self.cfg.timeout;
-        self.tracks
-            .retain(|_, tr| newest - tr.last_t() <= timeout && now - tr.seen_at <= timeout);
+        let live = |tr: &RawTrack| newest - tr.last_t() <= timeout && now - tr.seen_at <= timeout;
+        self.tracks.retain(|_, tr| live(tr));
+        if self.robot.as_ref().is_some_and(|tr| !live(tr)) {
+            self.robot = None;
+        }
         let n = before - self.tracks.len();
         if n > 0 {
             self.dirty = true;
         }
-        if self.tracks.is_empty() {
+        if self.tracks.is_empty() && self.robot.is_none() {
             self.newest = None;
         }
         n
     }
+}
+
+/// Appends one observation to a live track, or restarts it (an id reused: the jump was
+/// faster than `max_speed`, or the gap longer than the timeout); skips out-of-order and
+/// duplicate stamps. Counts what it did in `r`.
+fn extend(
+    tr: &mut RawTrack,
+    stamp: f64,
+    p: [f64; 2],
+    seen_at: f64,
+    cfg: &TrackConfig,
+    r: &mut ObserveReport,
+) {
+    let last = tr.last_t();
+    if stamp < last - TIME_EPS {
+        r.out_of_order += 1;
+        return;
+    }
+    if stamp <= last + TIME_EPS {
+        r.duplicate += 1;
+        return;
+    }
+    let lp = tr.last_p();
+    let dist = ((p[0] - lp[0]).powi(2) + (p[1] - lp[1]).powi(2)).sqrt();
+    let gap = stamp - last;
+    if dist / gap > cfg.max_speed || gap > cfg.timeout {
+        *tr = RawTrack::new(stamp, p, seen_at);
+        r.reused += 1;
+        r.added += 1;
+        return;
+    }
+    tr.push(stamp, p, seen_at);
+    r.added += 1;
 }
 
 #[cfg(test)]
