@@ -124,7 +124,8 @@ impl TrackStore {
     /// not mark the store changed: the robot alone never triggers a prediction.
     pub fn observe_robot(&mut self, stamp: f64, p: [f64; 2], seen_at: f64) -> ObserveReport {
         let mut r = ObserveReport::default();
-        if !(p[0].is_finite() && p[1].is_finite()) || !self.advance_time(stamp, &mut r) {
+        let finite = p[0].is_finite() && p[1].is_finite();
+        if !finite || !self.advance_time(stamp, &mut r) {
             return r;
         }
         match &mut self.robot {
