@@ -3,9 +3,13 @@
     ros2 launch launch/lbebm_node.launch.py
     ros2 launch launch/lbebm_node.launch.py people_topic:=/tracker/people fixed_frame:=odom
 
-lbebm_node is a plain Rust binary (ros2-client, no ROS build needed), so it is started as
-a process rather than from an ament package: `node_binary` defaults to `lbebm_node` on
-PATH, else target/release/lbebm_node of this repository (`cargo build --release -p lbebm-ros`).
+    ros2 launch lbebm_ros lbebm_node.launch.py      # after `colcon build` (installed copy)
+
+lbebm_node is a plain Rust binary (ros2-client, no ROS build needed), started as a process.
+`node_binary` defaults to, in this order: the colcon install's lib/lbebm_ros/lbebm_node
+(when this file is the installed share/lbebm_ros/launch copy), `lbebm_node` on PATH, then
+target/release/lbebm_node of this repository (`cargo build --release -p lbebm-ros`). The
+parameters file is the installed share/lbebm_ros/config copy, else configs/ here.
 """
 import os
 import shutil
@@ -16,9 +20,15 @@ from launch.substitutions import LaunchConfiguration
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+# installed by colcon: <prefix>/share/lbebm_ros/launch/this file
+SHARE = os.path.dirname(HERE)
+PREFIX = os.path.dirname(os.path.dirname(SHARE))
 
 
 def default_binary():
+    installed = os.path.join(PREFIX, "lib", "lbebm_ros", "lbebm_node")
+    if os.path.basename(SHARE) == "lbebm_ros" and os.path.exists(installed):
+        return installed
     on_path = shutil.which("lbebm_node")
     if on_path:
         return on_path
@@ -29,11 +39,18 @@ def default_binary():
     return "lbebm_node"
 
 
+def default_params():
+    installed = os.path.join(SHARE, "config", "lbebm_node.yaml")
+    if os.path.exists(installed):
+        return installed
+    return os.path.join(REPO, "configs", "lbebm_node.yaml")
+
+
 def generate_launch_description():
     args = [
         DeclareLaunchArgument("node_binary", default_value=default_binary(),
                               description="path of the lbebm_node executable"),
-        DeclareLaunchArgument("params_file", default_value=os.path.join(REPO, "configs", "lbebm_node.yaml"),
+        DeclareLaunchArgument("params_file", default_value=default_params(),
                               description="ROS 2 parameters file"),
         DeclareLaunchArgument("people_topic", default_value="/people",
                               description="people_msgs/People input"),

@@ -385,6 +385,82 @@ fn renamed_node_and_params_file() {
     assert!(n.is_some_and(|s| s.success()), "node exit {n:?}\n{logs}");
 }
 
+/// What a ROS 2 user sees with the message package built by ROS 2's own generators
+/// (`.ci/ros-tests` builds `ros/lbebm_msgs` into the venv): rclpy decodes `/predictions`
+/// with the generated `PredictionArray` (K, 12 positions, weights, time step, header),
+/// reads `/diagnostics`, changes `num_samples` with `set_parameters` and sees the next
+/// arrays follow, and gets refusals with reasons. The node runs with a `robot_frame`
+/// that has no transform: it logs that and predicts without the robot.
+#[test]
+#[ignore = "opens DDS: run inside shared/tools/netns-run via .ci/ros-tests"]
+fn generated_messages_diagnostics_and_runtime_parameters() {
+    let (domain, python) = guard();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut node = Proc::spawn(
+        "lbebm_node",
+        node_cmd(
+            &domain,
+            &["-p", "num_samples:=8", "-p", "robot_frame:=base_link"],
+        ),
+        dir.path(),
+    );
+    let mut msgs = Proc::spawn(
+        "rclpy_msgs_peer",
+        peer_cmd(
+            &python,
+            &domain,
+            "rclpy_msgs_peer.py",
+            &["--k", "8", "--new-k", "5", "--timeout", "70"],
+        ),
+        dir.path(),
+    );
+    // (killed when dropped, if still publishing)
+    let cyclone = Proc::spawn(
+        "cyclone_peer",
+        peer_cmd(
+            &python,
+            &domain,
+            "cyclone_peer.py",
+            &[
+                "publish",
+                "--people",
+                "3",
+                "--duration",
+                "40",
+                "--timeout",
+                "50",
+            ],
+        ),
+        dir.path(),
+    );
+    let m = msgs.wait(Duration::from_secs(90));
+    sigterm(&node);
+    let n = node.wait(Duration::from_secs(5));
+    let logs = format!("{}{}{}", msgs.report(), cyclone.report(), node.report());
+    assert!(
+        m.is_some_and(|s| s.success()) && json_ok(&msgs),
+        "rclpy (generated lbebm_msgs) peer failed ({m:?})\n{logs}"
+    );
+    let summary = last_json(&msgs).expect("summary");
+    assert_eq!(
+        summary["set_num_samples"]["successful"],
+        serde_json::Value::Bool(true),
+        "{logs}"
+    );
+    assert!(n.is_some_and(|s| s.success()), "node exit {n:?}\n{logs}");
+    let err = node.stderr();
+    for expected in [
+        "parameter num_samples set to Integer(5)",
+        "no transform from robot_frame base_link to map: predicting without the robot",
+    ] {
+        assert!(
+            err.contains(expected),
+            "node log lacks {expected:?}\n{logs}"
+        );
+    }
+    eprintln!("{logs}");
+}
+
 /// `"scenes handed to the worker, M replaced before inference"`: (N, M) from the
 /// node's last log line about it (printed at shutdown).
 fn handed_and_replaced(log: &str) -> Option<(u64, u64)> {

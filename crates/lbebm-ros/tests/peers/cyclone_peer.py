@@ -135,6 +135,15 @@ class PredictionArray(IdlStruct, typename="lbebm_msgs::msg::dds_::PredictionArra
     agents: sequence[AgentPrediction] = field(default_factory=list)
 
 
+@dataclass
+class PredictionHeader(IdlStruct, typename="lbebm_msgs::msg::dds_::PredictionArray_"):
+    """The first field of PredictionArray only: CDR is sequential, so a reader that
+    declares the prefix decodes the header and skips the rest. The latency bench
+    (`bench --light`) uses it so that the peer's own decoding (tens of ms for 32 people
+    in Python) neither counts as the node's latency nor takes the node's CPU."""
+    header: Header
+
+
 def qos(depth=10):
     return Qos(
         Policy.Reliability.Reliable(duration(milliseconds=100)),
@@ -406,6 +415,8 @@ def main():
     ap.add_argument("--tf", default="", help="tx,ty,yaw of map->FRAME, published on /tf")
     ap.add_argument("--k", type=int, default=0, help="expected samples per agent (0: any)")
     ap.add_argument("--abuse", action="store_true", help="first send malformed messages")
+    ap.add_argument("--light", action="store_true",
+                    help="bench: decode only the header of each PredictionArray")
     ap.add_argument("--prefix", default="person_", help="names of the people: PREFIX0, PREFIX1, ...")
     ap.add_argument("--node-pid", type=int, default=0, help="flood: sample this process's memory")
     ap.add_argument("--min-arrays", type=int, default=5, help="listen: arrays to wait for")
@@ -421,7 +432,8 @@ def main():
         return run_listen(args, dp)
     people_w = DataWriter(dp, Topic(dp, "rt/people", People, qos=qos()), qos=qos())
     tf_w = DataWriter(dp, Topic(dp, "rt/tf", TFMessage, qos=qos(100)), qos=qos(100)) if args.tf else None
-    preds_r = DataReader(dp, Topic(dp, "rt/predictions", PredictionArray, qos=qos()), qos=qos(50))
+    pred_type = PredictionHeader if args.light else PredictionArray
+    preds_r = DataReader(dp, Topic(dp, "rt/predictions", pred_type, qos=qos()), qos=qos(50))
 
     frame = Frame(*[float(v) for v in args.tf.split(",")]) if args.tf else Frame(0.0, 0.0, 0.0)
     ents = [people_w, preds_r] + ([tf_w] if tf_w else [])
@@ -481,6 +493,10 @@ def main():
     period = 1.0 / args.rate
     sent = {}  # stamp (rounded) -> send time
     received = []  # (latency, n_agents)
+    # People written -> PredictionArray written by the node (its DDS source timestamp):
+    # the node's own end-to-end latency, without delivery and this peer's decoding
+    node_side = []
+    decode = []  # seconds this peer spent taking and decoding, per array
     last = {}  # id -> (prediction, people state at its stamp)
     n_arrays = 0
     bad = []
@@ -489,17 +505,24 @@ def main():
 
     def drain():
         nonlocal n_arrays
-        for msg in preds_r.take(N=100):
-            if not isinstance(msg, PredictionArray):
+        t_take = time.time()
+        msgs = preds_r.take(N=100)
+        now = time.time()
+        if msgs:
+            decode.append((now - t_take) / len(msgs))
+        for msg in msgs:
+            if not isinstance(msg, pred_type):
                 continue
-            now = time.time()
             n_arrays += 1
             st = round(secs(msg.header.stamp), 4)
             if st in sent:
-                received.append((now - sent[st], len(msg.agents)))
+                received.append((now - sent[st], len(getattr(msg, "agents", []))))
+                src = getattr(getattr(msg, "sample_info", None), "source_timestamp", 0)
+                if src > 0:
+                    node_side.append(src * 1e-9 - sent[st])
             if msg.header.frame_id != "map":
                 bad.append(f"frame {msg.header.frame_id}")
-            for a in msg.agents:
+            for a in getattr(msg, "agents", []):
                 last[a.id] = a
 
     while time.time() < t0 + args.duration:
@@ -525,10 +548,11 @@ def main():
 
     lat = sorted(r[0] for r in received)
 
-    def pct(q):
-        if not lat:
+    def pct(q, values=None):
+        v = lat if values is None else sorted(values)
+        if not v:
             return None
-        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3
+        return v[min(len(v) - 1, int(q * len(v)))] * 1e3
 
     out = {
         "people": args.people,
@@ -539,6 +563,9 @@ def main():
         "latency_ms_p50": pct(0.5),
         "latency_ms_p99": pct(0.99),
         "latency_ms_max": lat[-1] * 1e3 if lat else None,
+        "node_latency_ms_p50": pct(0.5, node_side),
+        "node_latency_ms_p99": pct(0.99, node_side),
+        "peer_decode_ms_p50": pct(0.5, decode),
     }
     if args.mode == "bench":
         out["ok"] = bool(lat)
