@@ -44,6 +44,11 @@ pub struct BenchArgs {
     /// Untimed runs before the timed ones.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Idle milliseconds before each prediction run (untimed), as between the scenes of a
+    /// live input (the ROS node at 10 Hz: 100): the threads sleep and the caches cool
+    /// down, which back-to-back runs never see.
+    #[arg(long, default_value_t = 0)]
+    gap_ms: u64,
     /// Agents per training batch.
     #[arg(long, default_value_t = 70)]
     batch: usize,
@@ -159,6 +164,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let batches = lbebm_eval::scene_batches(&scenes, a.batch_agents);
     let mut times = Vec::with_capacity(a.reps);
     for i in 0..warm + a.reps {
+        if a.gap_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(a.gap_ms));
+        }
         let t0 = Instant::now();
         for b in &batches {
             // The forecasts are read back to the host: the time includes the device's work.

@@ -82,9 +82,9 @@ m = re.findall(r"(\d+) scenes handed to the worker, (\d+) replaced before infere
 if m:
     handed, replaced = map(int, m[-1])
     print(f"node: {handed} scenes handed to the worker, {replaced} replaced before inference (dropped)")
-m = re.findall(r"worker: (\d+) scenes, mean inference ([\d.]+) ms, max ([\d.]+) ms", log)
+m = re.findall(r"worker: (\d+) scenes, mean inference ([\d.]+) ms, median ([\d.]+) ms, max ([\d.]+) ms", log)
 if m:
-    print(f"node: {m[-1][0]} scenes predicted, inference mean {m[-1][1]} ms, max {m[-1][2]} ms")
+    print(f"node: {m[-1][0]} scenes predicted, inference mean {m[-1][1]} ms, median {m[-1][2]} ms, max {m[-1][3]} ms")
 print(f"latency: p50 {f(d['latency_ms_p50'], ' ms')}, p99 {f(d['latency_ms_p99'], ' ms')}, "
       f"max {f(d['latency_ms_max'], ' ms')} ({d['matched_by_stamp']} matched by stamp)")
 print(f"final lag: {f(d['final_lag_s'], ' s', '{:.2f}')}, longest gap between outputs: {f(d['max_gap_s'], ' s', '{:.2f}')}")

@@ -4,24 +4,11 @@ use anyhow::Context as _;
 use lbebm_ros::params::{parse_cli, resolve, usage};
 use tracing_subscriber::EnvFilter;
 
-// The same allocator as the `lbebm` CLI: every tensor operation allocates its output, and
-// glibc's malloc hands large buffers back to the OS and faults them in again each scene.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// RustDDS warns about every UDP message above 8 kB (marker arrays are larger; they
 /// are sent fine).
 const QUIET: &str = "rustdds::network::udp_sender=error";
 
 fn main() -> anyhow::Result<()> {
-    // candle's element-wise thread pool spins beside our own threads (the sampler shares a
-    // scene's chains out among threads, the matrix products have their pool); on a 2-core
-    // robot computer that cost the node a third of its inference time next to `lbebm
-    // bench`, which turns it off the same way. Set while single-threaded, before any
-    // candle operation; an explicit CANDLE_NUM_THREADS wins.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
     let cli = parse_cli(std::env::args().skip(1))?;
     if cli.help {
         println!("{}", usage());

@@ -71,6 +71,19 @@ pub struct WorkerStats {
     pub total_inference: Duration,
     /// The longest inference.
     pub max_inference: Duration,
+    /// Inference times in ms of the first [`WorkerStats::KEPT`] scenes (for the median).
+    pub inference_ms: Vec<f32>,
+}
+
+impl WorkerStats {
+    /// Inference times kept for the median (an hour at 30 Hz; 400 kB).
+    pub const KEPT: usize = 100_000;
+
+    /// The median inference time in ms of the scenes kept.
+    pub fn median_ms(&self) -> Option<f64> {
+        let mut v: Vec<f64> = self.inference_ms.iter().map(|&x| f64::from(x)).collect();
+        crate::diagnostics::quantile(&mut v, 0.5)
+    }
 }
 
 /// Runs until every sender has gone; counts and times each scene in `health`.
@@ -115,6 +128,9 @@ pub fn run(
         st.scenes += 1;
         st.total_inference += dt;
         st.max_inference = st.max_inference.max(dt);
+        if st.inference_ms.len() < WorkerStats::KEPT {
+            st.inference_ms.push((dt.as_secs_f64() * 1e3) as f32);
+        }
         let (preds, markers, skipped) = build(&job.scene, forecast.as_ref(), &cfg.style);
         if skipped > 0 {
             tracing::warn!("{skipped} agent(s) had only non-finite samples; left out");

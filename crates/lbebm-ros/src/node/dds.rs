@@ -175,9 +175,10 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
             let st = worker::run(&mut predictor, &jobs_rx, &mut sink, &worker_health);
             if st.scenes > 0 {
                 tracing::info!(
-                    "worker: {} scenes, mean inference {:.1} ms, max {:.1} ms, {} failures",
+                    "worker: {} scenes, mean inference {:.1} ms, median {:.1} ms, max {:.1} ms, {} failures",
                     st.scenes,
                     st.total_inference.as_secs_f64() * 1e3 / st.scenes as f64,
+                    st.median_ms().unwrap_or(f64::NAN),
                     st.max_inference.as_secs_f64() * 1e3,
                     st.failures
                 );
