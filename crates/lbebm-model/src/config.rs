@@ -157,6 +157,11 @@ pub struct RankConfig {
     /// present than far ahead, where the model knows more about turns and stops.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cv_blend_last: Option<f32>,
+    /// With `mode_first`: the best guess (rank 0) takes a slot of its own, beside K − 1
+    /// covering samples, instead of replacing the covering member of its cluster. A
+    /// guess moved towards the centre (mean shift, blend) then costs the cover nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guess_extra: bool,
 }
 
 impl Default for RankConfig {
@@ -169,6 +174,7 @@ impl Default for RankConfig {
             mean_shift: 0,
             cv_blend: 0.0,
             cv_blend_last: None,
+            guess_extra: false,
         }
     }
 }

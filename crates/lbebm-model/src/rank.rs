@@ -185,15 +185,28 @@ pub fn choose(
     scale: f32,
     k_out: usize,
 ) -> Choice {
-    let mut chosen = covering(cands, energies, k_out);
     let s = scores(cfg, cands, energies, obs, scale);
+    let guess = cfg.mode_first && cfg.method == RankMethod::Density;
+    let best = (0..s.len()).max_by(|&i, &j| s[i].total_cmp(&s[j]));
+    let mut chosen = match best {
+        // the guess in a slot of its own, beside K - 1 covering samples (unless the cover
+        // already holds it: then the usual K)
+        Some(b) if guess && cfg.guess_extra && k_out >= 2 => {
+            let mut c = covering(cands, energies, k_out - 1);
+            if c.contains(&b) {
+                c = covering(cands, energies, k_out);
+            } else {
+                c.push(b);
+            }
+            c
+        }
+        _ => covering(cands, energies, k_out),
+    };
     let mut best_guess = None;
-    if cfg.mode_first && cfg.method == RankMethod::Density {
-        let best = (0..s.len()).max_by(|&i, &j| s[i].total_cmp(&s[j]));
+    if guess {
         if let Some(best) = best {
             let slot = match chosen.iter().position(|&c| c == best) {
                 Some(p) => Some(p),
-                // It replaces the returned member nearest to it (the one covering it).
                 None => (0..chosen.len()).min_by(|&a, &b| {
                     dist2(row(cands, chosen[a]), row(cands, best))
                         .total_cmp(&dist2(row(cands, chosen[b]), row(cands, best)))
@@ -277,6 +290,7 @@ mod tests {
             mean_shift: 0,
             cv_blend: 0.0,
             cv_blend_last: None,
+            guess_extra: false,
         };
         let s = scores(&dense, &c, &e, &obs, 1.0);
         let best = (0..8).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
@@ -316,6 +330,7 @@ mod tests {
             mean_shift: 0,
             cv_blend: 0.0,
             cv_blend_last: None,
+            guess_extra: false,
         };
         let s = scores(&cfg, &c, &e, &obs, 1.0);
         assert!(s[0] > s[1], "{s:?}");
@@ -333,6 +348,7 @@ mod tests {
             mean_shift: 5,
             cv_blend: 0.0,
             cv_blend_last: None,
+            guess_extra: false,
         };
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
         let (slot, x) = ch.best_guess.clone().unwrap();
@@ -349,6 +365,49 @@ mod tests {
     }
 
     #[test]
+    fn an_extra_guess_leaves_the_cover_of_k_minus_one_intact() {
+        let (_, e) = cloud();
+        let obs: Vec<f32> = (0..OBS_LEN).flat_map(|t| [t as f32 - 7.0, 0.0]).collect();
+        let cfg = RankConfig {
+            method: RankMethod::Density,
+            bandwidth: 0.5,
+            cv_sigma: 0.0,
+            mode_first: true,
+            mean_shift: 5,
+            cv_blend: 0.5,
+            cv_blend_last: None,
+            guess_extra: true,
+        };
+        // outliers far apart: a cover of 2 takes both, so the mode gets a slot of its own
+        let far: Vec<f32> = [0.0, 0.1, -0.1, 0.05, -0.05, 0.0, 200.0, -250.0]
+            .iter()
+            .flat_map(|&y| line(1.0, y))
+            .collect();
+        let s = scores(&cfg, &far, &e, &obs, 1.0);
+        let best = (0..8).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
+        assert!(best < 6);
+        let cover = covering(&far, &e, 2);
+        let ch = choose(&cfg, &far, &e, &obs, 1.0, 3);
+        let (slot, _) = ch.best_guess.clone().expect("a guess");
+        assert_eq!(&ch.chosen[..2], &cover[..], "{:?}", ch.chosen);
+        assert_eq!((slot, ch.chosen[2]), (2, best));
+        // without the extra slot, the mode replaces a member of the cover of 3
+        let swapped = choose(
+            &RankConfig {
+                guess_extra: false,
+                ..cfg
+            },
+            &far,
+            &e,
+            &obs,
+            1.0,
+            3,
+        );
+        assert_eq!(swapped.chosen.len(), 3);
+        assert!(swapped.chosen.contains(&best));
+    }
+
+    #[test]
     fn blend_ramp_goes_from_first_to_last_share() {
         let (c, e) = cloud();
         // Observed: still at the origin, so constant velocity stays there.
@@ -361,6 +420,7 @@ mod tests {
             mean_shift: 0,
             cv_blend: 1.0,
             cv_blend_last: Some(0.0),
+            guess_extra: false,
         };
         let (slot, x) = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess.unwrap();
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
