@@ -6,7 +6,9 @@ use crate::common::{
 use anyhow::{Context, Result};
 use clap::Args;
 use lbebm_data::{load_part, Part, Split};
-use lbebm_eval::{average, evaluate, with_obs_noise, ConstantVelocity, Predictor, Score, TopOne};
+use lbebm_eval::{
+    average, evaluate, stretched, with_obs_noise, ConstantVelocity, Predictor, Score, TopOne,
+};
 use lbebm_model::{checkpoint, LbebmPredictor};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,19 @@ pub struct EvalArgs {
     /// tracker would; the true futures stay clean.
     #[arg(long, default_value_t = 0.0, value_parser = non_negative_metres)]
     pub obs_noise: f64,
+    /// Stretch every scene by this factor in space (observations and truth), so that
+    /// walkers move this many times farther per step: a check, on `--val` folders, of
+    /// how the model generalises to walkers faster than its training scenes hold (as
+    /// ETH's test file's are). Errors are in stretched metres.
+    #[arg(long, default_value_t = 1.0, value_parser = stretch_factor)]
+    pub stretch: f64,
+}
+
+fn stretch_factor(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.1..=10.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a factor in [0.1, 10]")),
+    }
 }
 
 fn non_negative_metres(s: &str) -> std::result::Result<f64, String> {
@@ -82,6 +97,8 @@ struct Report {
     samples: usize,
     /// σ of the noise added to the observed positions (metres; 0: clean).
     obs_noise: f64,
+    /// Factor the scenes were stretched by in space (1: as recorded).
+    stretch: f64,
     /// The CPU kernels the matrix products ran on: the numbers are reproduced exactly on
     /// machines with the same ones (float rounding differs between kernel families).
     kernels: &'static str,
@@ -116,6 +133,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let mut scores = Vec::new();
     for split in a.split.splits() {
         let mut scenes = load_part(&root, split, part)?;
+        if a.stretch != 1.0 {
+            scenes = stretched(&scenes, a.stretch as f32);
+        }
         if a.obs_noise > 0.0 {
             scenes = with_obs_noise(&scenes, a.obs_noise as f32, OBS_NOISE_SEED);
         }
@@ -161,6 +181,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
             format!(", observation noise σ = {} m", a.obs_noise)
         } else {
             String::new()
+        } + &if a.stretch != 1.0 {
+            format!(", stretched ×{}", a.stretch)
+        } else {
+            String::new()
         }
     );
     println!(
@@ -199,6 +223,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             model: a.model.clone(),
             samples: a.samples,
             obs_noise: a.obs_noise,
+            stretch: a.stretch,
             kernels: lbebm_model::kernels::cpu_kernels(),
             splits: rows,
             average: avg,

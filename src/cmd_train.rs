@@ -88,10 +88,15 @@ impl Observer for Bars {
         if let Some(pb) = self.pb.take() {
             pb.finish_and_clear();
         }
+        let variety = if r.mean.variety > 0.0 {
+            format!("  best-of-many {:>8.2}", r.mean.variety)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "epoch {:>3}  lr {:.2e}  loss {:>9.2}  plan {:>8.2}  future {:>8.2}  kld {:>6.2}  cd {:>7.3}  val ADE {:.3} FDE {:.3}{}  ({:.0} s)",
+            "epoch {:>3}  lr {:.2e}  loss {:>9.2}  plan {:>8.2}  future {:>8.2}  kld {:>6.2}  cd {:>7.3}{}  val ADE {:.3} FDE {:.3}{}  ({:.0} s)",
             r.epoch, r.lr, r.mean.total, r.mean.plan, r.mean.future, r.mean.kld, r.mean.cd,
-            r.val_ade, r.val_fde, if r.best { "  *best" } else { "" }, r.seconds
+            variety, r.val_ade, r.val_fde, if r.best { "  *best" } else { "" }, r.seconds
         );
     }
 }

@@ -231,6 +231,22 @@ pub fn with_obs_noise(scenes: &[Scene], sigma: f32, seed: u64) -> Vec<Scene> {
     out
 }
 
+/// The scenes stretched by `factor` in space about the world origin, observations and
+/// futures alike: walkers cover `factor` times the distance per step, as they appear to
+/// in ETH's test file (a validation check of how a model generalises to faster
+/// walkers than its training scenes hold; errors come out in stretched metres).
+pub fn stretched(scenes: &[Scene], factor: f32) -> Vec<Scene> {
+    let mut out = scenes.to_vec();
+    for s in &mut out {
+        for a in &mut s.agents {
+            for p in a.obs.iter_mut().chain(a.future.iter_mut().flatten()) {
+                *p *= factor;
+            }
+        }
+    }
+    out
+}
+
 /// Consecutive runs of whole scenes holding about `max_agents` agents each (a scene
 /// larger than that is a batch of its own).
 pub fn scene_batches(scenes: &[Scene], max_agents: usize) -> Vec<&[Scene]> {
@@ -325,6 +341,14 @@ mod tests {
             / OBS_LEN as f32;
         assert!(moved > 0.03 && moved < 0.3, "{moved}");
         assert_eq!(with_obs_noise(&scenes, 0.1, 7), noisy);
+        // Stretching scales observations and futures alike; CV stays exact, and its
+        // error on a curved track grows by the factor.
+        let far = stretched(&scenes, 2.0);
+        assert_eq!(far[0].agents[0].obs[3], scenes[0].agents[0].obs[3] * 2.0);
+        let f = far[0].agents[1].future.as_ref().unwrap()[11];
+        assert_eq!(f, scenes[0].agents[1].future.as_ref().unwrap()[11] * 2.0);
+        let s2 = evaluate(&mut ConstantVelocity, &far, 3, 100, &mut |_| {}).unwrap();
+        assert!(s2.ade < 1e-5 && s2.fde < 1e-5, "{s2:?}");
     }
 
     #[test]

@@ -256,6 +256,27 @@ pub struct TrainConfig {
     /// models were trained as one part, before the fused layers of `crate::fused`;
     /// training their configs again gives runs that differ from them by float rounding.
     pub batch_parts: usize,
+    /// Best of many (0: off): draw this many latents per agent from the energy prior
+    /// (Langevin as at prediction time, no gradient), decode each, and add the smallest
+    /// of their squared errors to the loss, times `variety_coef`. The decoders then
+    /// learn to spread what the prior's samples become so that one of them lands near
+    /// the truth: what best-of-K measures and covering relies on. The reconstruction
+    /// term alone only trains them on the posterior's latents.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub variety_samples: usize,
+    /// Weight of the best-of-many term (per agent, like the trajectory loss).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub variety_coef: f64,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+fn one() -> f64 {
+    1.0
+}
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
 }
 
 impl Default for TrainConfig {
@@ -281,6 +302,8 @@ impl Default for TrainConfig {
             val_covering: false,
             patience: 0,
             batch_parts: 2,
+            variety_samples: 0,
+            variety_coef: 1.0,
         }
     }
 }
@@ -459,6 +482,7 @@ impl Config {
             ("energy_reg", t.energy_reg),
             ("subgoal_coef", t.subgoal_coef),
             ("scale_sigma", t.scale_sigma),
+            ("variety_coef", t.variety_coef),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(bad(format!("train.{n} must be a non-negative number")));

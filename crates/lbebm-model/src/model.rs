@@ -26,6 +26,9 @@ pub struct TrainOutputs {
     pub energy_pos: Tensor,
     /// E(z_prior_sample, c), one per agent.
     pub energy_neg: Tensor,
+    /// With `train.variety_samples` M > 0: the futures decoded from M prior samples per
+    /// agent, `[N, M, 24]` (gradient to the encoders and decoders, none to the prior).
+    pub variety: Option<Tensor>,
 }
 
 /// The full model.
@@ -58,34 +61,69 @@ pub struct TrainNoise {
     pub langevin: Vec<f32>,
     /// Standard normals, `rows × zdim`.
     pub eps: Vec<f32>,
+    /// Best of many (`train.variety_samples` M): the chains' starting normals
+    /// `rows·M × zdim` (agent-major), then their Langevin normals, `steps × rows·M × zdim`.
+    pub variety_init: Vec<f32>,
+    /// See `variety_init`.
+    pub variety_langevin: Vec<f32>,
     rows: usize,
     zdim: usize,
     steps: usize,
+    variety: usize,
 }
 
 impl TrainNoise {
     /// Draws the numbers for `rows` chains of `zdim` over `steps` steps.
     pub fn draw<R: Rng + ?Sized>(rng: &mut R, rows: usize, zdim: usize, steps: usize) -> Self {
+        Self::draw_with_variety(rng, rows, zdim, steps, 0)
+    }
+
+    /// [`TrainNoise::draw`] and the numbers of `variety` best-of-many chains per row
+    /// (drawn after the others, and only when asked for: with 0 the generator is left
+    /// exactly as [`TrainNoise::draw`] leaves it).
+    pub fn draw_with_variety<R: Rng + ?Sized>(
+        rng: &mut R,
+        rows: usize,
+        zdim: usize,
+        steps: usize,
+        variety: usize,
+    ) -> Self {
         let langevin = langevin::normals(rng, steps * rows * zdim, 1.0);
         let eps = langevin::normals(rng, rows * zdim, 1.0);
+        let vr = rows * variety;
+        let variety_init = langevin::normals(rng, vr * zdim, 1.0);
+        let variety_langevin = langevin::normals(rng, steps * vr * zdim, 1.0);
         Self {
             langevin,
             eps,
+            variety_init,
+            variety_langevin,
             rows,
             zdim,
             steps,
+            variety,
         }
     }
 
     /// The numbers of rows `r0..r1`.
     pub fn rows(&self, r0: usize, r1: usize) -> Self {
         let zd = self.zdim;
+        let m = self.variety;
         Self {
             langevin: langevin::rows_of(&self.langevin, self.rows, zd, r0, r1),
             eps: self.eps[r0 * zd..r1 * zd].to_vec(),
+            variety_init: self.variety_init[r0 * m * zd..r1 * m * zd].to_vec(),
+            variety_langevin: langevin::rows_of(
+                &self.variety_langevin,
+                self.rows * m,
+                zd,
+                r0 * m,
+                r1 * m,
+            ),
             rows: r1 - r0,
             zdim: zd,
             steps: self.steps,
+            variety: m,
         }
     }
 }
@@ -316,6 +354,10 @@ impl Lbebm {
         let (plan, future) = self.decode(&c, &z_pos)?;
         let energy_pos = self.ebm.energy(&z_pos, &cd)?;
         let energy_neg = self.ebm.energy(&z_neg, &cd)?;
+        let variety = match self.cfg.train.variety_samples {
+            0 => None,
+            m => Some(self.variety_futures(&c, m, noise)?),
+        };
         Ok((
             TrainOutputs {
                 plan,
@@ -324,9 +366,47 @@ impl Lbebm {
                 logvar,
                 energy_pos,
                 energy_neg,
+                variety,
             },
             z_neg,
         ))
+    }
+
+    /// The best-of-many futures `[N, M, 24]`: M chains per agent from the prior, run as
+    /// at prediction time (fresh starts, diffusion on, the training step count), their
+    /// latents detached, decoded with gradient to `c` and the decoders.
+    fn variety_futures(&self, c: &Tensor, m: usize, noise: &TrainNoise) -> Result<Tensor> {
+        let (n, fdim) = c.dims2()?;
+        let zdim = self.cfg.model.zdim;
+        let l = &self.cfg.langevin;
+        if noise.variety != m || noise.variety_init.len() != n * m * zdim {
+            candle_core::bail!("forward_train: best-of-many noise drawn for another size")
+        }
+        let rep = |t: &Tensor, w: usize| -> Result<Tensor> {
+            t.unsqueeze(1)?.broadcast_as((n, m, w))?.reshape((n * m, w))
+        };
+        let cm = rep(c, fdim)?;
+        let init: Vec<f32> = noise
+            .variety_init
+            .iter()
+            .map(|v| v * l.init_sigma)
+            .collect();
+        let z0 = Tensor::from_vec(init, (n * m, zdim), &self.device)?;
+        let cmd = cm.detach();
+        let z = if self.device.is_cpu() {
+            CpuEnergy::new(self.ebm.layers(), zdim)?.langevin_tensor(
+                LangevinParams::of(l),
+                &z0,
+                &cmd,
+                l.steps,
+                Noise::Drawn(&noise.variety_langevin),
+            )?
+        } else {
+            let cond = self.ebm.condition(&cmd)?;
+            self.langevin(&z0, &cond, l.steps, Noise::Drawn(&noise.variety_langevin))?
+        };
+        let (_, fut) = self.decode(&cm, &z.detach())?;
+        fut.reshape((n, m, PRED_LEN * 2))
     }
 }
 

@@ -508,14 +508,28 @@ fn fast_gelu_matches_the_exact_one() {
 
 #[test]
 fn a_batch_cut_into_parts_has_the_whole_batchs_loss_and_gradient() {
+    batch_in_parts(0);
+}
+
+/// The same with the best-of-many term: its chains, like the prior's, get each row's
+/// own numbers whatever the cut, and its minimum over samples is per agent.
+#[test]
+fn best_of_many_in_parts_has_the_whole_batchs_loss_and_gradient() {
+    batch_in_parts(3);
+}
+
+fn batch_in_parts(variety: usize) {
     use lbebm_model::model::TrainNoise;
-    let cfg = small_cfg();
+    let mut cfg = small_cfg().into_inner();
+    cfg.train.variety_samples = variety;
+    let cfg = cfg.check().unwrap();
     let (model, vm) = build(&cfg, 5);
     let data = scenes(12, 21);
     let n: usize = data.iter().map(Scene::len).sum();
     let mut rng = StdRng::seed_from_u64(9);
     let z0 = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
-    let noise = TrainNoise::draw(&mut rng, n, cfg.model.zdim, cfg.langevin.steps);
+    let noise =
+        TrainNoise::draw_with_variety(&mut rng, n, cfg.model.zdim, cfg.langevin.steps, variety);
     let angles: Vec<f32> = (0..data.len()).map(|i| i as f32 * 0.5).collect();
     let run = |parts| {
         train::batch_grads(
@@ -531,6 +545,9 @@ fn a_batch_cut_into_parts_has_the_whole_batchs_loss_and_gradient() {
     };
     let (l1, z1, g1) = run(1);
     assert_eq!(g1.len(), 1);
+    // The term is there exactly when asked for; the best of several samples is no worse
+    // than what one of them would give, which is finite and positive here.
+    assert_eq!(l1.variety > 0.0, variety > 0, "{l1:?}");
     for parts in [2, 3] {
         let (lp, zp, gp) = run(parts);
         assert_eq!(gp.len(), parts, "{parts} parts");
@@ -541,6 +558,7 @@ fn a_batch_cut_into_parts_has_the_whole_batchs_loss_and_gradient() {
             (l1.kld, lp.kld),
             (l1.cd, lp.cd),
             (l1.subgoal, lp.subgoal),
+            (l1.variety, lp.variety),
         ] {
             assert!(
                 (a - b).abs() <= 1e-4 * (1.0 + a.abs()),

@@ -23,6 +23,10 @@ pub struct Losses {
     pub cd: f64,
     /// Sub-goals against the predicted trajectory's (mean squared error).
     pub subgoal: f64,
+    /// Best of many: the smallest squared error among the prior's samples (mean over
+    /// agents and coordinates; 0 when off).
+    #[serde(default)]
+    pub variety: f64,
 }
 
 /// The loss of a part `b` holding the share `w` of a batch's agents: its terms that are
@@ -61,6 +65,19 @@ fn part_loss(
     // once, a mean one by share.
     let mut means = (((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
         + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
+    // Best of many: per agent the sample with the smallest mean squared error.
+    let variety = match &o.variety {
+        Some(v) => {
+            let (n, m, d) = v.dims3()?;
+            let truth = future.unsqueeze(1)?.broadcast_as((n, m, d))?;
+            let per_sample = (v - truth)?.sqr()?.mean(2)?;
+            Some(per_sample.min(1)?.mean_all()?)
+        }
+        None => None,
+    };
+    if let Some(v) = &variety {
+        means = (means + (v * t.variety_coef)?)?;
+    }
     if t.energy_reg > 0.0 {
         let reg = (o.energy_pos.sqr()?.mean_all()? + o.energy_neg.sqr()?.mean_all()?)?;
         means = (means + (reg * t.energy_reg)?)?;
@@ -81,6 +98,7 @@ fn part_loss(
         kld: s(&kld)?,
         cd: s(&cd)?,
         subgoal: s(&sub)?,
+        variety: variety.as_ref().map(s).transpose()?.unwrap_or(0.0),
     };
     Ok((total, l, z_neg))
 }
@@ -151,6 +169,7 @@ pub fn batch_grads(
             (&mut sum.future, l.future),
             (&mut sum.cd, l.cd),
             (&mut sum.subgoal, l.subgoal),
+            (&mut sum.variety, l.variety),
         ] {
             *a += w * x;
         }

@@ -256,7 +256,13 @@ pub fn train(
                     run.device,
                 )?
             };
-            let noise = TrainNoise::draw(&mut rng, n, cfg.model.zdim, cfg.langevin.steps);
+            let noise = TrainNoise::draw_with_variety(
+                &mut rng,
+                n,
+                cfg.model.zdim,
+                cfg.langevin.steps,
+                t.variety_samples,
+            );
             let (l, z_neg, grads) = batch_grads(
                 &model,
                 &scenes,
@@ -278,6 +284,7 @@ pub fn train(
                 (&mut sum.kld, l.kld),
                 (&mut sum.cd, l.cd),
                 (&mut sum.subgoal, l.subgoal),
+                (&mut sum.variety, l.variety),
             ] {
                 *a += x / bs.len() as f64;
             }
