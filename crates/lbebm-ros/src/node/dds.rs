@@ -193,7 +193,7 @@ pub fn run(r: &Resolved, shutdown: async_channel::Receiver<()>) -> Result<(), No
     let tick_thread = std::thread::Builder::new()
         .name("lbebm-tick".into())
         .spawn(move || loop {
-            let rate = tick_live.get().rate_hz;
+            let rate = tick_live.rate_hz();
             std::thread::sleep(Duration::from_secs_f64((0.1 / rate).clamp(0.005, 0.1)));
             if let Err(async_channel::TrySendError::Closed(_)) = tick_tx.try_send(()) {
                 break;

@@ -32,6 +32,12 @@ impl LiveParams {
         self.lock().1.clone()
     }
 
+    /// The current input rate, without copying the rest (the tick thread reads it at
+    /// every tick).
+    pub fn rate_hz(&self) -> f64 {
+        self.lock().1.rate_hz
+    }
+
     /// The current parameters if they changed since generation `*seen` (which is then
     /// brought up to date).
     pub fn changed_since(&self, seen: &mut u64) -> Option<Params> {
@@ -101,6 +107,7 @@ mod tests {
         assert!(live.changed_since(&mut seen).is_none());
         live.set("rate_hz", &ParameterValue::Integer(4)).unwrap();
         assert_eq!(live.get().rate_hz, 4.0);
+        assert_eq!(live.rate_hz(), 4.0);
     }
 
     #[test]
