@@ -264,6 +264,10 @@ pub struct TrainConfig {
     /// term alone only trains them on the posterior's latents.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub variety_samples: usize,
+    /// Epochs over which the KL weight ramps up linearly from 0 to `kld_coef` (0: full
+    /// weight from the start).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kld_warmup: usize,
     /// Weight of the best-of-many term (per agent, like the trajectory loss).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub variety_coef: f64,
@@ -303,6 +307,7 @@ impl Default for TrainConfig {
             patience: 0,
             batch_parts: 2,
             variety_samples: 0,
+            kld_warmup: 0,
             variety_coef: 1.0,
         }
     }

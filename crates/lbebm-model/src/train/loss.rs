@@ -38,6 +38,7 @@ fn part_loss(
     z_neg0: &Tensor,
     noise: &TrainNoise,
     w: f64,
+    kld_coef: f64,
 ) -> Result<(Tensor, Losses, Tensor), ModelError> {
     let cfg = model.config();
     let t = &cfg.train;
@@ -86,7 +87,7 @@ fn part_loss(
         crate::config::Reduction::Sum => 1.0,
         crate::config::Reduction::Mean => w,
     };
-    let kl = (&kld * t.kld_coef)?;
+    let kl = (&kld * kld_coef)?;
     // The part's own total (unweighted), reported; the weighted one is differentiated.
     let own = (&means + &kl)?;
     let total = ((means * w)? + (kl * kld_w)?)?;
@@ -120,6 +121,23 @@ pub fn batch_grads(
     parts: usize,
     dev: &Device,
 ) -> Result<(Losses, Tensor, Vec<GradStore>), ModelError> {
+    let kld_coef = model.config().train.kld_coef;
+    batch_grads_kl(model, scenes, angles, z0, noise, parts, kld_coef, dev)
+}
+
+/// [`batch_grads`] with the KL term weighted by `kld_coef` instead of the config's
+/// (a warm-up schedule, [`kl_weight`]).
+#[allow(clippy::too_many_arguments)]
+pub fn batch_grads_kl(
+    model: &Lbebm,
+    scenes: &[Scene],
+    angles: Option<&[f32]>,
+    z0: &Tensor,
+    noise: &TrainNoise,
+    parts: usize,
+    kld_coef: f64,
+    dev: &Device,
+) -> Result<(Losses, Tensor, Vec<GradStore>), ModelError> {
     use rayon::prelude::*;
     let spec = crate::batch::FrameSpec::of(&model.config().model);
     let total: usize = scenes.iter().map(Scene::len).sum();
@@ -142,8 +160,14 @@ pub fn batch_grads(
         let b = SceneBatch::with_frame(&scenes[s0..s1], spec, angles.map(|a| &a[s0..s1]), dev)?;
         let n = r1 - r0;
         let w = n as f64 / total as f64;
-        let (loss_t, l, z_neg) =
-            part_loss(model, &b, &z0.narrow(0, r0, n)?, &noise.rows(r0, r1), w)?;
+        let (loss_t, l, z_neg) = part_loss(
+            model,
+            &b,
+            &z0.narrow(0, r0, n)?,
+            &noise.rows(r0, r1),
+            w,
+            kld_coef,
+        )?;
         Ok((w, l, z_neg, loss_t.backward()?))
     };
     let outs: Vec<_> = if let [only] = ranges.as_slice() {
@@ -162,7 +186,7 @@ pub fn batch_grads(
     for (w, l, z, g) in outs {
         let kw = if summed_kl { 1.0 } else { w };
         // The means by share, a summed KL once.
-        let kl_part = model.config().train.kld_coef * l.kld;
+        let kl_part = kld_coef * l.kld;
         sum.total += w * (l.total - kl_part) + kw * kl_part;
         for (a, x) in [
             (&mut sum.plan, l.plan),
@@ -183,4 +207,45 @@ pub fn batch_grads(
         Tensor::cat(&zs, 0)?
     };
     Ok((sum, z_neg, grads))
+}
+
+/// The KL weight of batch `batch` (of `batches`) in epoch `epoch` (from 0): the config's
+/// `kld_coef`, ramped up linearly from 0 over the first `kld_warmup` epochs (0: constant).
+/// A KL weight at full strength from the start lets the decoders learn to ignore the latent
+/// (posterior collapse): runs sat on a plateau for 3 to 20 epochs before using it.
+pub fn kl_weight(
+    t: &crate::config::TrainConfig,
+    epoch: usize,
+    batch: usize,
+    batches: usize,
+) -> f64 {
+    if t.kld_warmup == 0 {
+        return t.kld_coef;
+    }
+    let done = epoch as f64 + (batch + 1) as f64 / batches.max(1) as f64;
+    t.kld_coef * (done / t.kld_warmup as f64).min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kl_weight;
+    use crate::config::TrainConfig;
+
+    #[test]
+    fn kl_warmup_ramps_linearly_then_holds() {
+        let mut t = TrainConfig {
+            kld_coef: 5.0,
+            ..TrainConfig::default()
+        };
+        assert_eq!(kl_weight(&t, 0, 0, 10), 5.0);
+        assert_eq!(kl_weight(&t, 7, 3, 10), 5.0);
+        t.kld_warmup = 2;
+        // Half-way through the first of two warm-up epochs: a quarter of the weight.
+        assert!((kl_weight(&t, 0, 4, 10) - 1.25).abs() < 1e-12);
+        assert!((kl_weight(&t, 1, 9, 10) - 5.0).abs() < 1e-12);
+        assert_eq!(kl_weight(&t, 5, 0, 10), 5.0);
+        let ramp: Vec<f64> = (0..20).map(|b| kl_weight(&t, b / 10, b % 10, 10)).collect();
+        assert!(ramp.windows(2).all(|w| w[0] < w[1]), "{ramp:?}");
+        assert!(ramp[0] > 0.0);
+    }
 }

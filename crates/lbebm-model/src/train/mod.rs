@@ -9,7 +9,7 @@ mod replay;
 
 pub use adam::Adam;
 pub use init::seeded_init;
-pub use loss::{batch_grads, Losses};
+pub use loss::{batch_grads, batch_grads_kl, kl_weight, Losses};
 pub use replay::Replay;
 
 use crate::checkpoint::{self, Meta};
@@ -263,13 +263,14 @@ pub fn train(
                 cfg.langevin.steps,
                 t.variety_samples,
             );
-            let (l, z_neg, grads) = batch_grads(
+            let (l, z_neg, grads) = batch_grads_kl(
                 &model,
                 &scenes,
                 angles.as_deref(),
                 &z0,
                 &noise,
                 t.batch_parts,
+                kl_weight(t, epoch, bi, bs.len()),
                 run.device,
             )?;
             if !l.total.is_finite() {
