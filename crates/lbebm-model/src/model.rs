@@ -328,20 +328,7 @@ impl Lbebm {
         let c = self.encode(obs, mask)?;
         let cd = c.detach();
         // Negative samples from the prior (no gradient to anything).
-        let z_neg = if self.device.is_cpu() {
-            // The CPU chains: the tensor path's numbers up to rounding, several times
-            // faster for the small products of one batch.
-            CpuEnergy::new(self.ebm.layers(), zdim)?.langevin_tensor(
-                LangevinParams::of(&self.cfg.langevin),
-                z_neg0,
-                &cd,
-                steps,
-                Noise::Drawn(&noise.langevin),
-            )?
-        } else {
-            let cond = self.ebm.condition(&cd)?;
-            self.langevin(z_neg0, &cond, steps, Noise::Drawn(&noise.langevin))?
-        };
+        let z_neg = self.train_chains(z_neg0, &cd, &noise.langevin)?;
         // Posterior q(z | c, plan).
         let pf = self.enc_plan.forward(plan_gt)?;
         let lat = self
@@ -392,21 +379,29 @@ impl Lbebm {
             .map(|v| v * l.init_sigma)
             .collect();
         let z0 = Tensor::from_vec(init, (n * m, zdim), &self.device)?;
-        let cmd = cm.detach();
-        let z = if self.device.is_cpu() {
-            CpuEnergy::new(self.ebm.layers(), zdim)?.langevin_tensor(
-                LangevinParams::of(l),
-                &z0,
-                &cmd,
-                l.steps,
-                Noise::Drawn(&noise.variety_langevin),
-            )?
-        } else {
-            let cond = self.ebm.condition(&cmd)?;
-            self.langevin(&z0, &cond, l.steps, Noise::Drawn(&noise.variety_langevin))?
-        };
+        let z = self.train_chains(&z0, &cm.detach(), &noise.variety_langevin)?;
         let (_, fut) = self.decode(&cm, &z.detach())?;
         fut.reshape((n, m, PRED_LEN * 2))
+    }
+
+    /// Training's prior chains: `langevin.steps` steps from `z0` given the detached
+    /// context `cd`, with the drawn normals `noise`. On the CPU through the CPU chains
+    /// (the tensor path's numbers up to rounding, several times faster for the small
+    /// products of one batch), elsewhere through the tensor path.
+    fn train_chains(&self, z0: &Tensor, cd: &Tensor, noise: &[f32]) -> Result<Tensor> {
+        let l = &self.cfg.langevin;
+        if self.device.is_cpu() {
+            CpuEnergy::new(self.ebm.layers(), self.cfg.model.zdim)?.langevin_tensor(
+                LangevinParams::of(l),
+                z0,
+                cd,
+                l.steps,
+                Noise::Drawn(noise),
+            )
+        } else {
+            let cond = self.ebm.condition(cd)?;
+            self.langevin(z0, &cond, l.steps, Noise::Drawn(noise))
+        }
     }
 }
 
