@@ -162,6 +162,30 @@ pub struct RankConfig {
     /// guess moved towards the centre (mean shift, blend) then costs the cover nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub guess_extra: bool,
+    /// What each covering sample is: the candidate nearest its k-means centre, or the
+    /// centre itself (the mean of its cluster).
+    #[serde(default, skip_serializing_if = "Cover::is_member")]
+    pub cover: Cover,
+}
+
+/// What a covering sample is (see [`RankConfig::cover`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cover {
+    /// The drawn candidate nearest each k-means centre: every sample is one the model
+    /// drew.
+    #[default]
+    Member,
+    /// The k-means centre: the mean of the candidates it stands for. The centres are
+    /// the K points that are closest to the candidates on average, which is what
+    /// best-of-K rewards when the truth is distributed like the candidates.
+    Centre,
+}
+
+impl Cover {
+    fn is_member(&self) -> bool {
+        *self == Cover::Member
+    }
 }
 
 impl Default for RankConfig {
@@ -175,6 +199,7 @@ impl Default for RankConfig {
             cv_blend: 0.0,
             cv_blend_last: None,
             guess_extra: false,
+            cover: Cover::Member,
         }
     }
 }

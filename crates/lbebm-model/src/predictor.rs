@@ -141,11 +141,14 @@ impl LbebmPredictor {
                 let energies = &en[agent * k..(agent + 1) * k];
                 let obs_row = &obs[agent * OBS_LEN * 2..(agent + 1) * OBS_LEN * 2];
                 let ch = crate::rank::choose(rank, cands, energies, obs_row, nm.scale, k_out);
-                let mut samples: Vec<_> = ch
-                    .chosen
-                    .iter()
-                    .map(|&j| to_world(&cands[j * D..(j + 1) * D], nm))
-                    .collect();
+                let mut samples: Vec<_> = match &ch.rows {
+                    Some(rows) => rows.iter().map(|x| to_world(x, nm)).collect(),
+                    None => ch
+                        .chosen
+                        .iter()
+                        .map(|&j| to_world(&cands[j * D..(j + 1) * D], nm))
+                        .collect(),
+                };
                 if let Some((slot, x)) = &ch.best_guess {
                     samples[*slot] = to_world(x, nm);
                 }

@@ -5,7 +5,7 @@
 //! in the model frame (relative to the agent's last observation, scaled), and never sees
 //! the truth. A leaf module: plain slices in, indices and scores out.
 
-use crate::config::{RankConfig, RankMethod};
+use crate::config::{Cover, RankConfig, RankMethod};
 use lbebm_types::{OBS_LEN, PRED_LEN};
 
 /// Floats per trajectory row.
@@ -23,10 +23,19 @@ fn row(cands: &[f32], i: usize) -> &[f32] {
 /// whole trajectories (farthest-point start from the lowest-energy candidate, so it is
 /// deterministic), then the member nearest each centre. Returns candidate indices.
 pub fn covering(cands: &[f32], energies: &[f32], k_out: usize) -> Vec<usize> {
+    k_means(cands, energies, k_out).0
+}
+
+/// [`covering`]'s k-means: the member nearest each centre, and the centres themselves
+/// (with `k_out` ≥ the candidates, every candidate is its own centre).
+fn k_means(cands: &[f32], energies: &[f32], k_out: usize) -> (Vec<usize>, Vec<Vec<f32>>) {
     let k = energies.len();
     debug_assert_eq!(cands.len(), k * D);
     if k_out >= k {
-        return (0..k).collect();
+        return (
+            (0..k).collect(),
+            (0..k).map(|i| row(cands, i).to_vec()).collect(),
+        );
     }
     let first = (0..k)
         .min_by(|&i, &j| energies[i].total_cmp(&energies[j]))
@@ -65,7 +74,7 @@ pub fn covering(cands: &[f32], energies: &[f32], k_out: usize) -> Vec<usize> {
     }
     // The member nearest each centre (distinct candidates).
     let mut used = vec![false; k];
-    centres
+    let picks = centres
         .iter()
         .map(|centre| {
             let pick = (0..k)
@@ -77,7 +86,8 @@ pub fn covering(cands: &[f32], energies: &[f32], k_out: usize) -> Vec<usize> {
             used[pick] = true;
             pick
         })
-        .collect()
+        .collect();
+    (picks, centres)
 }
 
 /// Log-scores of every candidate (higher: more likely), without the truth.
@@ -171,6 +181,11 @@ pub struct Choice {
     /// With `mode_first` and mean shift or a CV blend: the trajectory that replaces
     /// the best-scoring sample's (the single best guess), and its position in `chosen`.
     pub best_guess: Option<(usize, Vec<f32>)>,
+    /// With [`Cover::Centre`]: the trajectory of every slot (the k-means centre of the
+    /// covering members, the candidate as drawn for the best-scoring one); its energy
+    /// and score are those of the member in `chosen`, the candidate nearest to it.
+    /// `best_guess`, when set, still replaces its slot.
+    pub rows: Option<Vec<Vec<f32>>>,
 }
 
 /// The K candidates to return for one agent, and their log-scores: the covering
@@ -188,19 +203,24 @@ pub fn choose(
     let s = scores(cfg, cands, energies, obs, scale);
     let guess = cfg.mode_first && cfg.method == RankMethod::Density;
     let best = (0..s.len()).max_by(|&i, &j| s[i].total_cmp(&s[j]));
-    let mut chosen = match best {
+    let (mut chosen, centres) = match best {
         // the guess in a slot of its own, beside K - 1 covering samples (unless the cover
         // already holds it: then the usual K)
         Some(b) if guess && cfg.guess_extra && k_out >= 2 => {
-            let mut c = covering(cands, energies, k_out - 1);
+            let (mut c, mut m) = k_means(cands, energies, k_out - 1);
             if c.contains(&b) {
-                c = covering(cands, energies, k_out);
+                (c, m) = k_means(cands, energies, k_out);
             } else {
                 c.push(b);
+                m.push(row(cands, b).to_vec());
             }
-            c
+            (c, m)
         }
-        _ => covering(cands, energies, k_out),
+        _ => k_means(cands, energies, k_out),
+    };
+    let mut rows = match cfg.cover {
+        Cover::Centre => centres,
+        Cover::Member => vec![],
     };
     let mut best_guess = None;
     if guess {
@@ -214,6 +234,9 @@ pub fn choose(
             };
             if let Some(p) = slot {
                 chosen[p] = best;
+                if let Some(r) = rows.get_mut(p) {
+                    *r = row(cands, best).to_vec();
+                }
                 let last = cfg.cv_blend_last.unwrap_or(cfg.cv_blend);
                 let blend = cfg.cv_blend > 0.0 || last > 0.0;
                 if cfg.mean_shift > 0 || blend {
@@ -242,6 +265,7 @@ pub fn choose(
         chosen,
         scores,
         best_guess,
+        rows: (cfg.cover == Cover::Centre).then_some(rows),
     }
 }
 
@@ -291,6 +315,7 @@ mod tests {
             cv_blend: 0.0,
             cv_blend_last: None,
             guess_extra: false,
+            cover: Cover::Member,
         };
         let s = scores(&dense, &c, &e, &obs, 1.0);
         let best = (0..8).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
@@ -331,6 +356,7 @@ mod tests {
             cv_blend: 0.0,
             cv_blend_last: None,
             guess_extra: false,
+            cover: Cover::Member,
         };
         let s = scores(&cfg, &c, &e, &obs, 1.0);
         assert!(s[0] > s[1], "{s:?}");
@@ -349,6 +375,7 @@ mod tests {
             cv_blend: 0.0,
             cv_blend_last: None,
             guess_extra: false,
+            cover: Cover::Member,
         };
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
         let (slot, x) = ch.best_guess.clone().unwrap();
@@ -377,6 +404,7 @@ mod tests {
             cv_blend: 0.5,
             cv_blend_last: None,
             guess_extra: true,
+            cover: Cover::Member,
         };
         // outliers far apart: a cover of 2 takes both, so the mode gets a slot of its own
         let far: Vec<f32> = [0.0, 0.1, -0.1, 0.05, -0.05, 0.0, 200.0, -250.0]
@@ -395,6 +423,7 @@ mod tests {
         let swapped = choose(
             &RankConfig {
                 guess_extra: false,
+                cover: Cover::Member,
                 ..cfg
             },
             &far,
@@ -421,6 +450,7 @@ mod tests {
             cv_blend: 1.0,
             cv_blend_last: Some(0.0),
             guess_extra: false,
+            cover: Cover::Member,
         };
         let (slot, x) = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess.unwrap();
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
@@ -437,5 +467,34 @@ mod tests {
         let with = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess;
         cfg.cv_blend_last = None;
         assert_eq!(with, choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess);
+    }
+
+    #[test]
+    fn centres_are_the_means_of_their_clusters_and_weights_keep_them() {
+        let (c, e) = cloud();
+        let obs = vec![0.0; 2 * OBS_LEN];
+        let mut cfg = RankConfig {
+            cover: Cover::Centre,
+            ..RankConfig::default()
+        };
+        let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
+        let rows = ch.rows.clone().expect("centres");
+        // The two outliers are clusters of one: their centres are themselves. The dense
+        // group's centre is the mean of its six members (y = 0), not one of them.
+        for (slot, &i) in ch.chosen.iter().enumerate() {
+            if i >= 6 {
+                assert_eq!(rows[slot], row(&c, i));
+            } else {
+                let mean: Vec<f32> = (0..D)
+                    .map(|d| (0..6).map(|j| c[j * D + d]).sum::<f32>() / 6.0)
+                    .collect();
+                for (a, b) in rows[slot].iter().zip(&mean) {
+                    assert!((a - b).abs() < 1e-5, "{:?} vs {mean:?}", rows[slot]);
+                }
+            }
+        }
+        // Members as drawn: no rows of their own.
+        cfg.cover = Cover::Member;
+        assert_eq!(choose(&cfg, &c, &e, &obs, 1.0, 3).rows, None);
     }
 }
