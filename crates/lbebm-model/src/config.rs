@@ -109,9 +109,9 @@ pub struct LangevinConfig {
     pub test_steps: usize,
     /// Replay buffer size for persistent chains in training (0 turns PCD off).
     pub replay_size: usize,
-    /// Prediction only: draw this many candidates per agent and return K of them that
-    /// cover the candidates (k-means over whole trajectories; the member nearest each
-    /// centre). 0 or ≤ K: return the K samples as drawn.
+    /// Prediction only: draw this many candidates per agent and return K that cover
+    /// them (k-means over whole trajectories; the member nearest each centre or the
+    /// centre itself, see [`RankConfig::cover`]). 0 or ≤ K: the K samples as drawn.
     pub candidates: usize,
 }
 
