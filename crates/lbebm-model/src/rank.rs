@@ -23,19 +23,26 @@ fn row(cands: &[f32], i: usize) -> &[f32] {
 /// whole trajectories (farthest-point start from the lowest-energy candidate, so it is
 /// deterministic), then the member nearest each centre. Returns candidate indices.
 pub fn covering(cands: &[f32], energies: &[f32], k_out: usize) -> Vec<usize> {
-    k_means(cands, energies, k_out).0
+    k_means(cands, energies, k_out, false).0
 }
 
-/// [`covering`]'s k-means: the member nearest each centre, and the centres themselves
-/// (with `k_out` ≥ the candidates, every candidate is its own centre).
-fn k_means(cands: &[f32], energies: &[f32], k_out: usize) -> (Vec<usize>, Vec<Vec<f32>>) {
+/// [`covering`]'s k-means: the member nearest each centre, and, when `keep_centres`
+/// asks for them, the centres themselves (with `k_out` ≥ the candidates, every candidate
+/// is its own centre); otherwise an empty list.
+fn k_means(
+    cands: &[f32],
+    energies: &[f32],
+    k_out: usize,
+    keep_centres: bool,
+) -> (Vec<usize>, Vec<Vec<f32>>) {
     let k = energies.len();
     debug_assert_eq!(cands.len(), k * D);
     if k_out >= k {
-        return (
-            (0..k).collect(),
-            (0..k).map(|i| row(cands, i).to_vec()).collect(),
-        );
+        let own = match keep_centres {
+            true => (0..k).map(|i| row(cands, i).to_vec()).collect(),
+            false => vec![],
+        };
+        return ((0..k).collect(), own);
     }
     let first = (0..k)
         .min_by(|&i, &j| energies[i].total_cmp(&energies[j]))
@@ -87,7 +94,7 @@ fn k_means(cands: &[f32], energies: &[f32], k_out: usize) -> (Vec<usize>, Vec<Ve
             pick
         })
         .collect();
-    (picks, centres)
+    (picks, if keep_centres { centres } else { vec![] })
 }
 
 /// Log-scores of every candidate (higher: more likely), without the truth.
@@ -203,20 +210,23 @@ pub fn choose(
     let s = scores(cfg, cands, energies, obs, scale);
     let guess = cfg.mode_first && cfg.method == RankMethod::Density;
     let best = (0..s.len()).max_by(|&i, &j| s[i].total_cmp(&s[j]));
+    let want = cfg.cover == Cover::Centre;
     let (mut chosen, centres) = match best {
         // the guess in a slot of its own, beside K - 1 covering samples (unless the cover
         // already holds it: then the usual K)
         Some(b) if guess && cfg.guess_extra && k_out >= 2 => {
-            let (mut c, mut m) = k_means(cands, energies, k_out - 1);
+            let (mut c, mut m) = k_means(cands, energies, k_out - 1, want);
             if c.contains(&b) {
-                (c, m) = k_means(cands, energies, k_out);
+                (c, m) = k_means(cands, energies, k_out, want);
             } else {
                 c.push(b);
-                m.push(row(cands, b).to_vec());
+                if want {
+                    m.push(row(cands, b).to_vec());
+                }
             }
             (c, m)
         }
-        _ => k_means(cands, energies, k_out),
+        _ => k_means(cands, energies, k_out, want),
     };
     let mut rows = match cfg.cover {
         Cover::Centre => centres,
