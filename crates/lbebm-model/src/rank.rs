@@ -228,10 +228,8 @@ pub fn choose(
         }
         _ => k_means(cands, energies, k_out, want),
     };
-    let mut rows = match cfg.cover {
-        Cover::Centre => centres,
-        Cover::Member => vec![],
-    };
+    // Empty unless the centres were asked for.
+    let mut rows = centres;
     let mut best_guess = None;
     if guess {
         if let Some(best) = best {
@@ -275,7 +273,7 @@ pub fn choose(
         chosen,
         scores,
         best_guess,
-        rows: (cfg.cover == Cover::Centre).then_some(rows),
+        rows: want.then_some(rows),
     }
 }
 
@@ -480,7 +478,7 @@ mod tests {
     }
 
     #[test]
-    fn centres_are_the_means_of_their_clusters_and_weights_keep_them() {
+    fn centres_are_the_means_of_their_clusters() {
         let (c, e) = cloud();
         let obs = vec![0.0; 2 * OBS_LEN];
         let mut cfg = RankConfig {
