@@ -211,8 +211,9 @@ pub fn batch_grads_kl(
 
 /// The KL weight of batch `batch` (of `batches`) in epoch `epoch` (from 0): the config's
 /// `kld_coef`, ramped up linearly from 0 over the first `kld_warmup` epochs (0: constant).
-/// A KL weight at full strength from the start lets the decoders learn to ignore the latent
-/// (posterior collapse): runs sat on a plateau for 3 to 20 epochs before using it.
+/// Tried against the early plateau (3 to 20 epochs before the decoders use the latent);
+/// that plateau turned out not to be posterior collapse but the plan decoder's slow
+/// uptake of the latent (README, "What we tried"), so the shipped configs leave it off.
 pub fn kl_weight(
     t: &crate::config::TrainConfig,
     epoch: usize,
