@@ -166,6 +166,20 @@ pub struct RankConfig {
     /// centre itself (the mean of its cluster).
     #[serde(default, skip_serializing_if = "Cover::is_member")]
     pub cover: Cover,
+    /// The factor, in (0, 1], that the observed velocity is multiplied by at each
+    /// predicted step of the motion prior (`cv_sigma`) and the blend (`cv_blend`):
+    /// 1 is constant velocity. Below 1 the guess slows down along the way, as the mean
+    /// of futures whose heading and speed are uncertain does.
+    #[serde(default = "one_f32", skip_serializing_if = "is_one_f32")]
+    pub cv_decay: f32,
+}
+
+fn one_f32() -> f32 {
+    1.0
+}
+
+fn is_one_f32(v: &f32) -> bool {
+    *v == 1.0
 }
 
 /// What a covering sample is (see [`RankConfig::cover`]).
@@ -200,6 +214,7 @@ impl Default for RankConfig {
             cv_blend_last: None,
             guess_extra: false,
             cover: Cover::Member,
+            cv_decay: 1.0,
         }
     }
 }
@@ -488,6 +503,9 @@ impl Config {
             if !(l.is_finite() && (0.0..=1.0).contains(&l)) {
                 return Err(bad("rank.cv_blend_last must be in [0, 1]".into()));
             }
+        }
+        if !(r.cv_decay.is_finite() && r.cv_decay > 0.0 && r.cv_decay <= 1.0) {
+            return Err(bad("rank.cv_decay must be in (0, 1]".into()));
         }
         if r.method == RankMethod::Density && r.bandwidth == 0.0 {
             return Err(bad(

@@ -130,7 +130,7 @@ pub fn scores(
                 })
                 .collect();
             if cfg.cv_sigma > 0.0 {
-                let cv = constant_velocity(obs);
+                let cv = constant_velocity(obs, cfg.cv_decay);
                 let p2 = (cfg.cv_sigma * scale).powi(2) * PRED_LEN as f32;
                 for (i, si) in s.iter_mut().enumerate() {
                     *si -= dist2(row(cands, i), &cv) / (2.0 * p2);
@@ -141,13 +141,18 @@ pub fn scores(
     }
 }
 
-/// The constant-velocity extrapolation of an observed row, as a trajectory row.
-fn constant_velocity(obs: &[f32]) -> Vec<f32> {
+/// The extrapolation of an observed row's last velocity, as a trajectory row: the
+/// velocity is multiplied by `decay` at every predicted step (1: constant velocity).
+fn constant_velocity(obs: &[f32], decay: f32) -> Vec<f32> {
     let (lx, ly) = (obs[2 * (OBS_LEN - 1)], obs[2 * (OBS_LEN - 1) + 1]);
     let v = (lx - obs[2 * (OBS_LEN - 2)], ly - obs[2 * (OBS_LEN - 2) + 1]);
+    // Distance travelled after t + 1 steps, in steps of the observed velocity.
+    let mut f = 0.0;
+    let mut g = 1.0;
     (0..PRED_LEN)
-        .flat_map(|t| {
-            let f = (t + 1) as f32;
+        .flat_map(|_| {
+            f += g;
+            g *= decay;
             [lx + v.0 * f, ly + v.1 * f]
         })
         .collect()
@@ -251,7 +256,7 @@ pub fn choose(
                     let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
                     let mut x = mean_shift(cands, row(cands, best), h2, cfg.mean_shift);
                     if blend {
-                        let cv = constant_velocity(obs);
+                        let cv = constant_velocity(obs, cfg.cv_decay);
                         let ramp = (last - cfg.cv_blend) / (PRED_LEN - 1) as f32;
                         for (t, (xs, cs)) in
                             x.chunks_exact_mut(2).zip(cv.chunks_exact(2)).enumerate()
@@ -324,6 +329,7 @@ mod tests {
             cv_blend_last: None,
             guess_extra: false,
             cover: Cover::Member,
+            cv_decay: 1.0,
         };
         let s = scores(&dense, &c, &e, &obs, 1.0);
         let best = (0..8).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
@@ -365,6 +371,7 @@ mod tests {
             cv_blend_last: None,
             guess_extra: false,
             cover: Cover::Member,
+            cv_decay: 1.0,
         };
         let s = scores(&cfg, &c, &e, &obs, 1.0);
         assert!(s[0] > s[1], "{s:?}");
@@ -384,6 +391,7 @@ mod tests {
             cv_blend_last: None,
             guess_extra: false,
             cover: Cover::Member,
+            cv_decay: 1.0,
         };
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
         let (slot, x) = ch.best_guess.clone().unwrap();
@@ -413,6 +421,7 @@ mod tests {
             cv_blend_last: None,
             guess_extra: true,
             cover: Cover::Member,
+            cv_decay: 1.0,
         };
         // outliers far apart: a cover of 2 takes both, so the mode gets a slot of its own
         let far: Vec<f32> = [0.0, 0.1, -0.1, 0.05, -0.05, 0.0, 200.0, -250.0]
@@ -432,6 +441,7 @@ mod tests {
             &RankConfig {
                 guess_extra: false,
                 cover: Cover::Member,
+                cv_decay: 1.0,
                 ..cfg
             },
             &far,
@@ -459,6 +469,7 @@ mod tests {
             cv_blend_last: Some(0.0),
             guess_extra: false,
             cover: Cover::Member,
+            cv_decay: 1.0,
         };
         let (slot, x) = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess.unwrap();
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
@@ -504,5 +515,20 @@ mod tests {
         // Members as drawn: no rows of their own.
         cfg.cover = Cover::Member;
         assert_eq!(choose(&cfg, &c, &e, &obs, 1.0, 3).rows, None);
+    }
+
+    #[test]
+    fn decayed_velocity_slows_geometrically_and_one_is_constant_velocity() {
+        // Observed: along +x at 1 per step, ending at the origin.
+        let obs: Vec<f32> = (0..OBS_LEN)
+            .flat_map(|t| [t as f32 - (OBS_LEN - 1) as f32, 0.0])
+            .collect();
+        let cv = constant_velocity(&obs, 1.0);
+        assert_eq!(cv, line(1.0, 0.0));
+        let slow = constant_velocity(&obs, 0.5);
+        // Steps of 1, 0.5, 0.25, …: the distance approaches 2 and never reaches it.
+        assert_eq!(&slow[..6], &[1.0, 0.0, 1.5, 0.0, 1.75, 0.0]);
+        let end = slow[2 * (PRED_LEN - 1)];
+        assert!(end < 2.0 && end > 1.999, "{end}");
     }
 }
