@@ -63,3 +63,39 @@ fn shipped_eth_checkpoint_reproduces_the_readme_numbers() {
     // And it beats constant velocity on this split by a wide margin.
     assert!(g["ade"].as_f64().unwrap() < 0.8 && g["fde"].as_f64().unwrap() < 1.6);
 }
+
+/// Each shipped checkpoint is what its config file trains: `models/<name>/config.toml`
+/// (the resolved config the weights were trained with) equals `configs/<name>.toml` with
+/// the defaults filled in. A setting changed in one and not the other (a `[rank]` change
+/// that validation, and so the kept epoch, depends on) fails here.
+#[test]
+fn every_shipped_checkpoint_holds_the_config_its_file_resolves_to() {
+    use lbebm_model::config::Config;
+    let read = |p: std::path::PathBuf| {
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        Config::from_toml(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let mut differ = vec![];
+    for name in ["default", "eth", "hotel", "univ", "zara1", "zara2"] {
+        let file = read(repo().join(format!("configs/{name}.toml")));
+        let shipped = read(repo().join(format!("models/{name}/config.toml")));
+        if file != shipped {
+            // The lines of one resolved config that the other lacks (keys are unique
+            // within each table, and tables come in a fixed order).
+            let (a, b) = (file.to_toml(), shipped.to_toml());
+            let only = |x: &str, y: &str| {
+                let ys: Vec<&str> = y.lines().collect();
+                x.lines()
+                    .filter(|l| !ys.contains(l))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            };
+            differ.push(format!(
+                "{name}: configs/{name}.toml has [{}], models/{name}/config.toml has [{}]",
+                only(&a, &b),
+                only(&b, &a)
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
