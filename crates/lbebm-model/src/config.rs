@@ -558,4 +558,19 @@ mod tests {
         assert_eq!(partial.train.epochs, 3);
         assert_eq!(partial.model, ModelConfig::default());
     }
+
+    #[test]
+    fn cv_decay_is_a_factor_in_0_1_and_unwritten_at_its_default() {
+        for v in ["0.0", "-0.5", "1.5", "nan"] {
+            let c = Config::from_toml(&format!("[rank]\ncv_decay = {v}\n")).unwrap();
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains("rank.cv_decay"), "{v}: {e}");
+        }
+        let c = Config::from_toml("[rank]\ncv_decay = 0.99\n").unwrap();
+        assert!(c.to_toml().contains("cv_decay = 0.99"));
+        assert!(c.check().is_ok());
+        // Checkpoints written before the setting existed read back unchanged.
+        assert!(!Config::default().to_toml().contains("cv_decay"));
+        assert_eq!(Config::from_toml("[rank]\n").unwrap().rank.cv_decay, 1.0);
+    }
 }
