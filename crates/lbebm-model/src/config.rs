@@ -139,7 +139,8 @@ pub struct RankConfig {
     /// Kernel bandwidth of [`RankMethod::Density`], metres (RMS over the 12 steps).
     pub bandwidth: f32,
     /// σ (metres, RMS over the 12 steps) of a Gaussian prior centred on the
-    /// constant-velocity extrapolation, multiplied into the density (0: off).
+    /// extrapolation of the last observed velocity (see `cv_decay`), multiplied into the
+    /// density (0: off).
     pub cv_sigma: f32,
     /// Return the best-scoring candidate among the K (in place of the covering member
     /// nearest to it), so that rank 0 is the mode of the candidates.
@@ -148,9 +149,9 @@ pub struct RankConfig {
     /// that candidate to the kernel-weighted mean of its neighbours (0: the candidate
     /// as drawn). An average of nearby samples is a smoother, better single guess.
     pub mean_shift: usize,
-    /// With `mode_first`: the share of the constant-velocity extrapolation blended into
-    /// the rank-0 trajectory, in [0, 1] (shrinkage towards the observed motion), at the
-    /// first predicted step.
+    /// With `mode_first`: the share of the extrapolation of the last observed velocity
+    /// (see `cv_decay`) blended into the rank-0 trajectory, in [0, 1] (shrinkage towards
+    /// the observed motion), at the first predicted step.
     pub cv_blend: f32,
     /// The share at the last predicted step, in [0, 1], linear in between (unset: the
     /// same as `cv_blend` throughout). Constant velocity is a better guess near the

@@ -103,7 +103,8 @@ fn k_means(
 /// - [`RankMethod::Density`]: the log of a Gaussian kernel density of the candidate
 ///   cloud at each candidate, over whole trajectories (bandwidth in metres, as an RMS
 ///   distance over the 12 steps), plus, when `cv_sigma > 0`, the log of a Gaussian
-///   prior centred on the constant-velocity extrapolation of the observed track.
+///   prior centred on the extrapolation of the observed track's last velocity (slowing by
+///   `cv_decay` per step).
 ///
 /// `obs` is the agent's observed row (`2·OBS_LEN` floats, same frame), `scale` the
 /// model units per metre.
@@ -130,7 +131,7 @@ pub fn scores(
                 })
                 .collect();
             if cfg.cv_sigma > 0.0 {
-                let cv = constant_velocity(obs, cfg.cv_decay);
+                let cv = extrapolate(obs, cfg.cv_decay);
                 let p2 = (cfg.cv_sigma * scale).powi(2) * PRED_LEN as f32;
                 for (i, si) in s.iter_mut().enumerate() {
                     *si -= dist2(row(cands, i), &cv) / (2.0 * p2);
@@ -143,7 +144,7 @@ pub fn scores(
 
 /// The extrapolation of an observed row's last velocity, as a trajectory row: the
 /// velocity is multiplied by `decay` at every predicted step (1: constant velocity).
-fn constant_velocity(obs: &[f32], decay: f32) -> Vec<f32> {
+fn extrapolate(obs: &[f32], decay: f32) -> Vec<f32> {
     let (lx, ly) = (obs[2 * (OBS_LEN - 1)], obs[2 * (OBS_LEN - 1) + 1]);
     let v = (lx - obs[2 * (OBS_LEN - 2)], ly - obs[2 * (OBS_LEN - 2) + 1]);
     // Distance travelled after t + 1 steps, in steps of the observed velocity.
@@ -256,7 +257,7 @@ pub fn choose(
                     let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
                     let mut x = mean_shift(cands, row(cands, best), h2, cfg.mean_shift);
                     if blend {
-                        let cv = constant_velocity(obs, cfg.cv_decay);
+                        let cv = extrapolate(obs, cfg.cv_decay);
                         let ramp = (last - cfg.cv_blend) / (PRED_LEN - 1) as f32;
                         for (t, (xs, cs)) in
                             x.chunks_exact_mut(2).zip(cv.chunks_exact(2)).enumerate()
@@ -523,9 +524,9 @@ mod tests {
         let obs: Vec<f32> = (0..OBS_LEN)
             .flat_map(|t| [t as f32 - (OBS_LEN - 1) as f32, 0.0])
             .collect();
-        let cv = constant_velocity(&obs, 1.0);
+        let cv = extrapolate(&obs, 1.0);
         assert_eq!(cv, line(1.0, 0.0));
-        let slow = constant_velocity(&obs, 0.5);
+        let slow = extrapolate(&obs, 0.5);
         // Steps of 1, 0.5, 0.25, …: the distance approaches 2 and never reaches it.
         assert_eq!(&slow[..6], &[1.0, 0.0, 1.5, 0.0, 1.75, 0.0]);
         let end = slow[2 * (PRED_LEN - 1)];
