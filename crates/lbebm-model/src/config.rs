@@ -171,16 +171,8 @@ pub struct RankConfig {
     /// predicted step of the motion prior (`cv_sigma`) and the blend (`cv_blend`):
     /// 1 is constant velocity. Below 1 the guess slows down along the way, as the mean
     /// of futures whose heading and speed are uncertain does.
-    #[serde(default = "one_f32", skip_serializing_if = "is_one_f32")]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
     pub cv_decay: f32,
-}
-
-fn one_f32() -> f32 {
-    1.0
-}
-
-fn is_one_f32(v: &f32) -> bool {
-    *v == 1.0
 }
 
 /// What a covering sample is (see [`RankConfig::cover`]).
@@ -317,11 +309,12 @@ pub struct TrainConfig {
 fn is_zero(v: &usize) -> bool {
     *v == 0
 }
-fn one() -> f64 {
-    1.0
+/// 1 in any float type: the serde default of factors that are off at 1.
+fn one<T: From<u8>>() -> T {
+    T::from(1)
 }
-fn is_one(v: &f64) -> bool {
-    *v == 1.0
+fn is_one<T: From<u8> + PartialEq>(v: &T) -> bool {
+    *v == T::from(1)
 }
 
 impl Default for TrainConfig {

@@ -329,8 +329,7 @@ mod tests {
             cv_blend: 0.0,
             cv_blend_last: None,
             guess_extra: false,
-            cover: Cover::Member,
-            cv_decay: 1.0,
+            ..RankConfig::default()
         };
         let s = scores(&dense, &c, &e, &obs, 1.0);
         let best = (0..8).max_by(|&i, &j| s[i].total_cmp(&s[j])).unwrap();
@@ -371,8 +370,7 @@ mod tests {
             cv_blend: 0.0,
             cv_blend_last: None,
             guess_extra: false,
-            cover: Cover::Member,
-            cv_decay: 1.0,
+            ..RankConfig::default()
         };
         let s = scores(&cfg, &c, &e, &obs, 1.0);
         assert!(s[0] > s[1], "{s:?}");
@@ -391,8 +389,7 @@ mod tests {
             cv_blend: 0.0,
             cv_blend_last: None,
             guess_extra: false,
-            cover: Cover::Member,
-            cv_decay: 1.0,
+            ..RankConfig::default()
         };
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
         let (slot, x) = ch.best_guess.clone().unwrap();
@@ -421,8 +418,7 @@ mod tests {
             cv_blend: 0.5,
             cv_blend_last: None,
             guess_extra: true,
-            cover: Cover::Member,
-            cv_decay: 1.0,
+            ..RankConfig::default()
         };
         // outliers far apart: a cover of 2 takes both, so the mode gets a slot of its own
         let far: Vec<f32> = [0.0, 0.1, -0.1, 0.05, -0.05, 0.0, 200.0, -250.0]
@@ -441,8 +437,6 @@ mod tests {
         let swapped = choose(
             &RankConfig {
                 guess_extra: false,
-                cover: Cover::Member,
-                cv_decay: 1.0,
                 ..cfg
             },
             &far,
@@ -469,8 +463,7 @@ mod tests {
             cv_blend: 1.0,
             cv_blend_last: Some(0.0),
             guess_extra: false,
-            cover: Cover::Member,
-            cv_decay: 1.0,
+            ..RankConfig::default()
         };
         let (slot, x) = choose(&cfg, &c, &e, &obs, 1.0, 3).best_guess.unwrap();
         let ch = choose(&cfg, &c, &e, &obs, 1.0, 3);
