@@ -2,6 +2,7 @@
 //! [`CheckedConfig`].
 
 use crate::ModelError;
+use lbebm_types::OBS_LEN;
 use serde::{Deserialize, Serialize};
 
 /// Network sizes. Defaults are the reference ETH/UCY sizes of the paper's code.
@@ -173,6 +174,17 @@ pub struct RankConfig {
     /// of futures whose heading and speed are uncertain does.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub cv_decay: f32,
+    /// The observed velocity of `cv_sigma` and `cv_blend` is the mean over this many
+    /// last observed steps, 1 to 7 (1: the last step alone); with `cv_tolerance` the
+    /// longest window. A longer window averages out a tracker's jitter.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub cv_window: usize,
+    /// Metres per step (0: off). Each agent's window is the shortest, up to
+    /// `cv_window`, whose velocity noise is below this: the noise is estimated from the
+    /// jitter of the observed track itself (its second differences), so a clean track
+    /// keeps its last step and a noisy one is averaged over more.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cv_tolerance: f32,
 }
 
 /// What a covering sample is (see [`RankConfig::cover`]).
@@ -208,6 +220,8 @@ impl Default for RankConfig {
             guess_extra: false,
             cover: Cover::Member,
             cv_decay: 1.0,
+            cv_window: 1,
+            cv_tolerance: 0.0,
         }
     }
 }
@@ -306,10 +320,11 @@ pub struct TrainConfig {
     pub variety_coef: f64,
 }
 
-fn is_zero(v: &usize) -> bool {
-    *v == 0
+/// Settings that are off at zero are not written then (integers and floats alike).
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
-/// 1 in any float type: the serde default of factors that are off at 1.
+/// 1 in any number type: the serde default of settings that are off at 1.
 fn one<T: From<u8>>() -> T {
     T::from(1)
 }
@@ -501,6 +516,15 @@ impl Config {
         if !(r.cv_decay.is_finite() && r.cv_decay > 0.0 && r.cv_decay <= 1.0) {
             return Err(bad("rank.cv_decay must be in (0, 1]".into()));
         }
+        if !(1..OBS_LEN).contains(&r.cv_window) {
+            return Err(bad(format!(
+                "rank.cv_window must be 1 to {} (observed steps)",
+                OBS_LEN - 1
+            )));
+        }
+        if !(r.cv_tolerance.is_finite() && r.cv_tolerance >= 0.0) {
+            return Err(bad("rank.cv_tolerance must be a non-negative number".into()));
+        }
         if r.method == RankMethod::Density && r.bandwidth == 0.0 {
             return Err(bad(
                 "rank.bandwidth must be positive for the density method".into(),
@@ -566,5 +590,29 @@ mod tests {
         // Checkpoints written before the setting existed read back unchanged.
         assert!(!Config::default().to_toml().contains("cv_decay"));
         assert_eq!(Config::from_toml("[rank]\n").unwrap().rank.cv_decay, 1.0);
+    }
+
+    #[test]
+    fn velocity_window_spans_one_to_seven_steps_and_is_unwritten_at_its_defaults() {
+        for v in ["0", "8"] {
+            let c = Config::from_toml(&format!("[rank]\ncv_window = {v}\n")).unwrap();
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains("rank.cv_window"), "{v}: {e}");
+        }
+        assert!(Config::from_toml("[rank]\ncv_window = -1\n").is_err());
+        for v in ["-0.1", "nan", "inf"] {
+            let c = Config::from_toml(&format!("[rank]\ncv_tolerance = {v}\n")).unwrap();
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains("rank.cv_tolerance"), "{v}: {e}");
+        }
+        let c = Config::from_toml("[rank]\ncv_window = 4\ncv_tolerance = 0.05\n").unwrap();
+        let text = c.to_toml();
+        assert!(c.check().is_ok());
+        assert!(text.contains("cv_window = 4") && text.contains("cv_tolerance = 0.05"));
+        // Checkpoints written before the settings existed read back unchanged.
+        let d = Config::default().to_toml();
+        assert!(!d.contains("cv_window") && !d.contains("cv_tolerance"));
+        let r = Config::from_toml("[rank]\n").unwrap().rank;
+        assert_eq!((r.cv_window, r.cv_tolerance), (1, 0.0));
     }
 }

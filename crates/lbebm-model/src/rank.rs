@@ -131,7 +131,7 @@ pub fn scores(
                 })
                 .collect();
             if cfg.cv_sigma > 0.0 {
-                let cv = extrapolate(obs, cfg.cv_decay);
+                let cv = extrapolate(obs, cfg.cv_decay, window(cfg, obs, scale));
                 let p2 = (cfg.cv_sigma * scale).powi(2) * PRED_LEN as f32;
                 for (i, si) in s.iter_mut().enumerate() {
                     *si -= dist2(row(cands, i), &cv) / (2.0 * p2);
@@ -142,11 +142,40 @@ pub fn scores(
     }
 }
 
-/// The extrapolation of an observed row's last velocity, as a trajectory row: the
-/// velocity is multiplied by `decay` at every predicted step (1: constant velocity).
-fn extrapolate(obs: &[f32], decay: f32) -> Vec<f32> {
+/// Steps the observed velocity is averaged over: `cfg.cv_window`, or, with
+/// `cfg.cv_tolerance`, the shortest window up to it whose velocity noise, estimated from
+/// the observed row's own jitter, is below the tolerance. `scale`: model units per metre.
+fn window(cfg: &RankConfig, obs: &[f32], scale: f32) -> usize {
+    let longest = cfg.cv_window.clamp(1, OBS_LEN - 1);
+    if cfg.cv_tolerance <= 0.0 || longest == 1 {
+        return longest;
+    }
+    // Under white noise of σ per coordinate a second difference has variance 6σ²;
+    // real turns and stops add to it, which only lengthens the window.
+    let mut sum = 0.0;
+    for t in 1..OBS_LEN - 1 {
+        for c in 0..2 {
+            let d = obs[2 * (t + 1) + c] - 2.0 * obs[2 * t + c] + obs[2 * (t - 1) + c];
+            sum += d * d;
+        }
+    }
+    let sigma = (sum / (6.0 * 2.0 * (OBS_LEN - 2) as f32)).sqrt();
+    // The mean velocity over w steps differs from the truth by √2·σ / w per coordinate.
+    let w = (std::f32::consts::SQRT_2 * sigma / (cfg.cv_tolerance * scale)).ceil();
+    (w as usize).clamp(1, longest)
+}
+
+/// The extrapolation of an observed row's velocity (the mean over its last `window`
+/// steps), as a trajectory row: the velocity is multiplied by `decay` at every predicted
+/// step (1: constant velocity).
+fn extrapolate(obs: &[f32], decay: f32, window: usize) -> Vec<f32> {
     let (lx, ly) = (obs[2 * (OBS_LEN - 1)], obs[2 * (OBS_LEN - 1) + 1]);
-    let v = (lx - obs[2 * (OBS_LEN - 2)], ly - obs[2 * (OBS_LEN - 2) + 1]);
+    let w = window.clamp(1, OBS_LEN - 1);
+    let from = OBS_LEN - 1 - w;
+    let v = (
+        (lx - obs[2 * from]) / w as f32,
+        (ly - obs[2 * from + 1]) / w as f32,
+    );
     // Distance travelled after t + 1 steps, in steps of the observed velocity.
     let mut f = 0.0;
     let mut g = 1.0;
@@ -257,7 +286,7 @@ pub fn choose(
                     let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
                     let mut x = mean_shift(cands, row(cands, best), h2, cfg.mean_shift);
                     if blend {
-                        let cv = extrapolate(obs, cfg.cv_decay);
+                        let cv = extrapolate(obs, cfg.cv_decay, window(cfg, obs, scale));
                         let ramp = (last - cfg.cv_blend) / (PRED_LEN - 1) as f32;
                         for (t, (xs, cs)) in
                             x.chunks_exact_mut(2).zip(cv.chunks_exact(2)).enumerate()
@@ -517,12 +546,51 @@ mod tests {
         let obs: Vec<f32> = (0..OBS_LEN)
             .flat_map(|t| [t as f32 - (OBS_LEN - 1) as f32, 0.0])
             .collect();
-        let cv = extrapolate(&obs, 1.0);
+        let cv = extrapolate(&obs, 1.0, 1);
         assert_eq!(cv, line(1.0, 0.0));
-        let slow = extrapolate(&obs, 0.5);
+        let slow = extrapolate(&obs, 0.5, 1);
         // Steps of 1, 0.5, 0.25, …: the distance approaches 2 and never reaches it.
         assert_eq!(&slow[..6], &[1.0, 0.0, 1.5, 0.0, 1.75, 0.0]);
         let end = slow[2 * (PRED_LEN - 1)];
         assert!(end < 2.0 && end > 1.999, "{end}");
+    }
+
+    #[test]
+    fn velocity_window_averages_noisy_tracks_and_keeps_the_last_step_of_clean_ones() {
+        // Along +x at 1 per step, ending at the origin, then a jittered copy.
+        let clean: Vec<f32> = (0..OBS_LEN)
+            .flat_map(|t| [t as f32 - (OBS_LEN - 1) as f32, 0.0])
+            .collect();
+        let mut noisy = clean.clone();
+        for (t, p) in noisy.chunks_exact_mut(2).enumerate() {
+            p[1] = if t % 2 == 0 { 0.3 } else { -0.3 };
+        }
+        let fixed = RankConfig {
+            cv_window: 3,
+            ..RankConfig::default()
+        };
+        let auto = RankConfig {
+            cv_window: 4,
+            cv_tolerance: 0.1,
+            ..RankConfig::default()
+        };
+        // A fixed window ignores the jitter; the tolerance reads it (1 unit per metre).
+        assert_eq!(window(&fixed, &clean, 1.0), 3);
+        assert_eq!(window(&auto, &clean, 1.0), 1);
+        // σ of the ±0.3 zig-zag from its second differences (±1.2 in y): √(1.44/12) ≈ 0.35;
+        // √2·0.35 / 0.1 ≈ 4.9 steps, capped at the longest window.
+        assert_eq!(window(&auto, &noisy, 1.0), 4);
+        // A tolerance above the jitter keeps the last step.
+        let loose = RankConfig {
+            cv_tolerance: 1.0,
+            ..auto.clone()
+        };
+        assert_eq!(window(&loose, &noisy, 1.0), 1);
+        // Averaging over 3 steps: the velocity of the mean displacement.
+        let v3 = extrapolate(&noisy, 1.0, 3);
+        let from = &noisy[2 * (OBS_LEN - 4)..2 * (OBS_LEN - 3)];
+        let last = &noisy[2 * (OBS_LEN - 1)..];
+        assert!((v3[0] - (last[0] + (last[0] - from[0]) / 3.0)).abs() < 1e-6);
+        assert!((v3[1] - (last[1] + (last[1] - from[1]) / 3.0)).abs() < 1e-6);
     }
 }
