@@ -320,7 +320,7 @@ pub struct TrainConfig {
     pub variety_coef: f64,
 }
 
-/// Settings that are off at zero are not written then (integers and floats alike).
+/// Whether a setting that is off at zero (an integer or a float) is left unwritten.
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
