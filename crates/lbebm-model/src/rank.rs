@@ -131,7 +131,7 @@ pub fn scores(
                 })
                 .collect();
             if cfg.cv_sigma > 0.0 {
-                let cv = extrapolate(obs, cfg.cv_decay, window(cfg, obs, scale));
+                let cv = observed_motion(cfg, obs, scale);
                 let p2 = (cfg.cv_sigma * scale).powi(2) * PRED_LEN as f32;
                 for (i, si) in s.iter_mut().enumerate() {
                     *si -= dist2(row(cands, i), &cv) / (2.0 * p2);
@@ -146,8 +146,9 @@ pub fn scores(
 /// `cfg.cv_tolerance`, the shortest window up to it whose velocity noise, estimated from
 /// the observed row's own jitter, is below the tolerance. `scale`: model units per metre.
 fn window(cfg: &RankConfig, obs: &[f32], scale: f32) -> usize {
-    let longest = cfg.cv_window.clamp(1, OBS_LEN - 1);
-    if cfg.cv_tolerance <= 0.0 || longest == 1 {
+    // The checked config holds it in 1..OBS_LEN; `extrapolate` clamps it where it indexes.
+    let longest = cfg.cv_window;
+    if cfg.cv_tolerance <= 0.0 || longest <= 1 {
         return longest;
     }
     // Under white noise of σ per coordinate a second difference has variance 6σ²;
@@ -163,6 +164,12 @@ fn window(cfg: &RankConfig, obs: &[f32], scale: f32) -> usize {
     // The mean velocity over w steps differs from the truth by √2·σ / w per coordinate.
     let w = (std::f32::consts::SQRT_2 * sigma / (cfg.cv_tolerance * scale)).ceil();
     (w as usize).clamp(1, longest)
+}
+
+/// The motion that the prior (`cv_sigma`) and the blend (`cv_blend`) pull towards: the
+/// observed row's velocity over its [`window`], extrapolated slowing by `cfg.cv_decay`.
+fn observed_motion(cfg: &RankConfig, obs: &[f32], scale: f32) -> Vec<f32> {
+    extrapolate(obs, cfg.cv_decay, window(cfg, obs, scale))
 }
 
 /// The extrapolation of an observed row's velocity (the mean over its last `window`
@@ -286,7 +293,7 @@ pub fn choose(
                     let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
                     let mut x = mean_shift(cands, row(cands, best), h2, cfg.mean_shift);
                     if blend {
-                        let cv = extrapolate(obs, cfg.cv_decay, window(cfg, obs, scale));
+                        let cv = observed_motion(cfg, obs, scale);
                         let ramp = (last - cfg.cv_blend) / (PRED_LEN - 1) as f32;
                         for (t, (xs, cs)) in
                             x.chunks_exact_mut(2).zip(cv.chunks_exact(2)).enumerate()
