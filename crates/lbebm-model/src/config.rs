@@ -185,6 +185,16 @@ pub struct RankConfig {
     /// keeps its last step and a noisy one is averaged over more.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cv_tolerance: f32,
+    /// Metres per step (0: off). An agent observed at a speed of at least
+    /// `cv_slowing_from` metres per step slows by the share `cv_slowing / speed` per
+    /// predicted step where that is more than `1 − cv_decay`: about the same loss of
+    /// speed for every walker, so slow ones, likelier to stop or turn, slow down sooner.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cv_slowing: f32,
+    /// Metres per step: agents slower than this keep `cv_decay` (a near-still agent's
+    /// slow drift goes on as it was).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cv_slowing_from: f32,
 }
 
 /// What a covering sample is (see [`RankConfig::cover`]).
@@ -222,6 +232,8 @@ impl Default for RankConfig {
             cv_decay: 1.0,
             cv_window: 1,
             cv_tolerance: 0.0,
+            cv_slowing: 0.0,
+            cv_slowing_from: 0.0,
         }
     }
 }
@@ -522,8 +534,14 @@ impl Config {
                 OBS_LEN - 1
             )));
         }
-        if !(r.cv_tolerance.is_finite() && r.cv_tolerance >= 0.0) {
-            return Err(bad("rank.cv_tolerance must be a non-negative number".into()));
+        for (v, n) in [
+            (r.cv_tolerance, "cv_tolerance"),
+            (r.cv_slowing, "cv_slowing"),
+            (r.cv_slowing_from, "cv_slowing_from"),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(format!("rank.{n} must be a non-negative number")));
+            }
         }
         if r.method == RankMethod::Density && r.bandwidth == 0.0 {
             return Err(bad(
@@ -614,5 +632,24 @@ mod tests {
         assert!(!d.contains("cv_window") && !d.contains("cv_tolerance"));
         let r = Config::from_toml("[rank]\n").unwrap().rank;
         assert_eq!((r.cv_window, r.cv_tolerance), (1, 0.0));
+    }
+
+    #[test]
+    fn speed_dependent_slowing_is_non_negative_and_unwritten_at_its_defaults() {
+        for n in ["cv_slowing", "cv_slowing_from"] {
+            for v in ["-0.1", "nan", "inf"] {
+                let c = Config::from_toml(&format!("[rank]\n{n} = {v}\n")).unwrap();
+                let e = c.check().unwrap_err().to_string();
+                assert!(e.contains(&format!("rank.{n}")), "{n} = {v}: {e}");
+            }
+        }
+        let c = Config::from_toml("[rank]\ncv_slowing = 0.006\ncv_slowing_from = 0.05\n").unwrap();
+        let text = c.to_toml();
+        assert!(c.check().is_ok());
+        assert!(text.contains("cv_slowing = 0.006") && text.contains("cv_slowing_from = 0.05"));
+        // Checkpoints written before the settings existed read back unchanged.
+        assert!(!Config::default().to_toml().contains("cv_slowing"));
+        let r = Config::from_toml("[rank]\n").unwrap().rank;
+        assert_eq!((r.cv_slowing, r.cv_slowing_from), (0.0, 0.0));
     }
 }

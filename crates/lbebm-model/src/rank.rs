@@ -146,7 +146,7 @@ pub fn scores(
 /// `cfg.cv_tolerance`, the shortest window up to it whose velocity noise, estimated from
 /// the observed row's own jitter, is below the tolerance. `scale`: model units per metre.
 fn window(cfg: &RankConfig, obs: &[f32], scale: f32) -> usize {
-    // The checked config holds it in 1..OBS_LEN; `extrapolate` clamps it where it indexes.
+    // The checked config holds it in 1..OBS_LEN; `velocity` clamps it where it indexes.
     let longest = cfg.cv_window;
     if cfg.cv_tolerance <= 0.0 || longest <= 1 {
         return longest;
@@ -167,22 +167,41 @@ fn window(cfg: &RankConfig, obs: &[f32], scale: f32) -> usize {
 }
 
 /// The motion that the prior (`cv_sigma`) and the blend (`cv_blend`) pull towards: the
-/// observed row's velocity over its [`window`], extrapolated slowing by `cfg.cv_decay`.
+/// observed row's velocity over its [`window`], extrapolated slowing by [`decay`].
 fn observed_motion(cfg: &RankConfig, obs: &[f32], scale: f32) -> Vec<f32> {
-    extrapolate(obs, cfg.cv_decay, window(cfg, obs, scale))
+    let v = velocity(obs, window(cfg, obs, scale));
+    extrapolate(obs, v, decay(cfg, v, scale))
 }
 
-/// The extrapolation of an observed row's velocity (the mean over its last `window`
-/// steps), as a trajectory row: the velocity is multiplied by `decay` at every predicted
-/// step (1: constant velocity).
-fn extrapolate(obs: &[f32], decay: f32, window: usize) -> Vec<f32> {
+/// The factor the velocity `v` (model units per step) is multiplied by at each predicted
+/// step: `cfg.cv_decay`, or, with `cfg.cv_slowing`, `1 − cv_slowing / speed` where that
+/// is smaller and the speed is at least `cfg.cv_slowing_from` (metres per step): the
+/// walker loses about the same speed whatever it walks at, so a slow one is likelier
+/// to stop or turn and its guess slows down sooner.
+fn decay(cfg: &RankConfig, v: (f32, f32), scale: f32) -> f32 {
+    let speed = v.0.hypot(v.1) / scale;
+    if cfg.cv_slowing <= 0.0 || speed < cfg.cv_slowing_from || speed <= 0.0 {
+        return cfg.cv_decay;
+    }
+    (1.0 - cfg.cv_slowing / speed).clamp(0.0, cfg.cv_decay)
+}
+
+/// The mean velocity of an observed row over its last `window` steps.
+fn velocity(obs: &[f32], window: usize) -> (f32, f32) {
     let (lx, ly) = (obs[2 * (OBS_LEN - 1)], obs[2 * (OBS_LEN - 1) + 1]);
     let w = window.clamp(1, OBS_LEN - 1);
     let from = OBS_LEN - 1 - w;
-    let v = (
+    (
         (lx - obs[2 * from]) / w as f32,
         (ly - obs[2 * from + 1]) / w as f32,
-    );
+    )
+}
+
+/// The extrapolation of the velocity `v` from an observed row's last position, as a
+/// trajectory row: the velocity is multiplied by `decay` at every predicted step
+/// (1: constant velocity).
+fn extrapolate(obs: &[f32], v: (f32, f32), decay: f32) -> Vec<f32> {
+    let (lx, ly) = (obs[2 * (OBS_LEN - 1)], obs[2 * (OBS_LEN - 1) + 1]);
     // Distance travelled after t + 1 steps, in steps of the observed velocity.
     let mut f = 0.0;
     let mut g = 1.0;
@@ -553,9 +572,9 @@ mod tests {
         let obs: Vec<f32> = (0..OBS_LEN)
             .flat_map(|t| [t as f32 - (OBS_LEN - 1) as f32, 0.0])
             .collect();
-        let cv = extrapolate(&obs, 1.0, 1);
+        let cv = extrapolate(&obs, velocity(&obs, 1), 1.0);
         assert_eq!(cv, line(1.0, 0.0));
-        let slow = extrapolate(&obs, 0.5, 1);
+        let slow = extrapolate(&obs, velocity(&obs, 1), 0.5);
         // Steps of 1, 0.5, 0.25, …: the distance approaches 2 and never reaches it.
         assert_eq!(&slow[..6], &[1.0, 0.0, 1.5, 0.0, 1.75, 0.0]);
         let end = slow[2 * (PRED_LEN - 1)];
@@ -594,10 +613,42 @@ mod tests {
         };
         assert_eq!(window(&loose, &noisy, 1.0), 1);
         // Averaging over 3 steps: the velocity of the mean displacement.
-        let v3 = extrapolate(&noisy, 1.0, 3);
+        let v3 = extrapolate(&noisy, velocity(&noisy, 3), 1.0);
         let from = &noisy[2 * (OBS_LEN - 4)..2 * (OBS_LEN - 3)];
         let last = &noisy[2 * (OBS_LEN - 1)..];
         assert!((v3[0] - (last[0] + (last[0] - from[0]) / 3.0)).abs() < 1e-6);
         assert!((v3[1] - (last[1] + (last[1] - from[1]) / 3.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn slowing_is_the_same_loss_of_speed_for_every_walker_above_its_threshold() {
+        let cfg = RankConfig {
+            cv_decay: 0.99,
+            cv_slowing: 0.01,
+            cv_slowing_from: 0.05,
+            ..RankConfig::default()
+        };
+        // 2 model units per metre: a velocity of 0.2 units per step is 0.1 m per step.
+        let at = |speed_m: f32| decay(&cfg, (0.6 * speed_m * 2.0, 0.8 * speed_m * 2.0), 2.0);
+        // 0.1 m per step: slows by 0.01 / 0.1 = 10 % per step; 0.5 m: by 2 %.
+        assert!((at(0.1) - 0.9).abs() < 1e-6, "{}", at(0.1));
+        assert!((at(0.5) - 0.98).abs() < 1e-6, "{}", at(0.5));
+        // Fast walkers keep cv_decay where that slows them more; slow drift goes on.
+        assert_eq!(at(2.0), 0.99);
+        assert_eq!(at(0.04), 0.99);
+        assert_eq!(at(0.0), 0.99);
+        // Never below zero (0.01 m per step lost from 0.006 would reverse it): but those
+        // are under the threshold; without one, the factor stops at 0.
+        let no_floor = RankConfig {
+            cv_slowing_from: 0.0,
+            ..cfg.clone()
+        };
+        assert_eq!(decay(&no_floor, (0.006 * 2.0, 0.0), 2.0), 0.0);
+        // Off: cv_decay for everyone.
+        let off = RankConfig {
+            cv_slowing: 0.0,
+            ..cfg
+        };
+        assert_eq!(decay(&off, (0.2, 0.0), 2.0), 0.99);
     }
 }
