@@ -637,8 +637,8 @@ mod tests {
         assert_eq!(at(2.0), 0.99);
         assert_eq!(at(0.04), 0.99);
         assert_eq!(at(0.0), 0.99);
-        // Never below zero (0.01 m per step lost from 0.006 would reverse it): but those
-        // are under the threshold; without one, the factor stops at 0.
+        // Without a threshold, a walker slower than the loss itself (0.006 < 0.01 m per
+        // step) would turn round: the factor stops at 0 instead.
         let no_floor = RankConfig {
             cv_slowing_from: 0.0,
             ..cfg.clone()
