@@ -103,8 +103,8 @@ fn k_means(
 /// - [`RankMethod::Density`]: the log of a Gaussian kernel density of the candidate
 ///   cloud at each candidate, over whole trajectories (bandwidth in metres, as an RMS
 ///   distance over the 12 steps), plus, when `cv_sigma > 0`, the log of a Gaussian
-///   prior centred on the extrapolation of the observed track's last velocity (slowing by
-///   `cv_decay` per step).
+///   prior centred on the observed track's motion (its velocity over the last steps,
+///   extrapolated slowing by `cv_decay` or `cv_slowing`).
 ///
 /// `obs` is the agent's observed row (`2·OBS_LEN` floats, same frame), `scale` the
 /// model units per metre.
@@ -113,6 +113,24 @@ pub fn scores(
     cands: &[f32],
     energies: &[f32],
     obs: &[f32],
+    scale: f32,
+) -> Vec<f32> {
+    scores_towards(
+        cfg,
+        cands,
+        energies,
+        &observed_motion(cfg, obs, scale),
+        scale,
+    )
+}
+
+/// [`scores`] with the observed motion already extrapolated, for a caller that needs it
+/// again (the rank-0 blend of [`choose`]).
+fn scores_towards(
+    cfg: &RankConfig,
+    cands: &[f32],
+    energies: &[f32],
+    motion: &[f32],
     scale: f32,
 ) -> Vec<f32> {
     let k = energies.len();
@@ -131,10 +149,9 @@ pub fn scores(
                 })
                 .collect();
             if cfg.cv_sigma > 0.0 {
-                let cv = observed_motion(cfg, obs, scale);
                 let p2 = (cfg.cv_sigma * scale).powi(2) * PRED_LEN as f32;
                 for (i, si) in s.iter_mut().enumerate() {
-                    *si -= dist2(row(cands, i), &cv) / (2.0 * p2);
+                    *si -= dist2(row(cands, i), motion) / (2.0 * p2);
                 }
             }
             s
@@ -268,7 +285,8 @@ pub fn choose(
     scale: f32,
     k_out: usize,
 ) -> Choice {
-    let s = scores(cfg, cands, energies, obs, scale);
+    let motion = observed_motion(cfg, obs, scale);
+    let s = scores_towards(cfg, cands, energies, &motion, scale);
     let guess = cfg.mode_first && cfg.method == RankMethod::Density;
     let best = (0..s.len()).max_by(|&i, &j| s[i].total_cmp(&s[j]));
     let want = cfg.cover == Cover::Centre;
@@ -312,10 +330,11 @@ pub fn choose(
                     let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
                     let mut x = mean_shift(cands, row(cands, best), h2, cfg.mean_shift);
                     if blend {
-                        let cv = observed_motion(cfg, obs, scale);
                         let ramp = (last - cfg.cv_blend) / (PRED_LEN - 1) as f32;
-                        for (t, (xs, cs)) in
-                            x.chunks_exact_mut(2).zip(cv.chunks_exact(2)).enumerate()
+                        for (t, (xs, cs)) in x
+                            .chunks_exact_mut(2)
+                            .zip(motion.chunks_exact(2))
+                            .enumerate()
                         {
                             // Exactly `cv_blend` at every step when there is no ramp.
                             let w = cfg.cv_blend + ramp * t as f32;
