@@ -110,13 +110,14 @@ fn batches(scenes: &[Scene], order: &[usize], max_agents: usize) -> Vec<Vec<usiz
         .collect()
 }
 
-/// Mirrors and scales whole scenes as `t` asks. Draws nothing when both are off, so
-/// configs without them reproduce the random stream of earlier versions.
+/// Mirrors and scales whole scenes and jitters the observed positions as `t` asks.
+/// Draws nothing for what is off, so configs without them reproduce the random stream
+/// of earlier versions.
 fn augment(scenes: &mut [Scene], t: &crate::config::TrainConfig, rng: &mut StdRng) {
-    if !t.mirror && t.scale_sigma == 0.0 {
+    if !t.mirror && t.scale_sigma == 0.0 && t.obs_noise == 0.0 {
         return;
     }
-    for s in scenes {
+    for s in scenes.iter_mut() {
         let flip = t.mirror && rng.gen_bool(0.5);
         let factor = if t.scale_sigma > 0.0 {
             (t.scale_sigma as f32 * rng.sample::<f32, _>(rand_distr::StandardNormal)).exp()
@@ -133,6 +134,16 @@ fn augment(scenes: &mut [Scene], t: &crate::config::TrainConfig, rng: &mut StdRn
             a.obs.iter_mut().for_each(map);
             if let Some(f) = a.future.as_mut() {
                 f.iter_mut().for_each(map);
+            }
+        }
+    }
+    if t.obs_noise > 0.0 {
+        // After mirroring and scaling: the noise is in metres of the scene as trained on.
+        let sigma = t.obs_noise as f32;
+        for a in scenes.iter_mut().flat_map(|s| s.agents.iter_mut()) {
+            for p in &mut a.obs {
+                p.x += sigma * rng.sample::<f32, _>(rand_distr::StandardNormal);
+                p.y += sigma * rng.sample::<f32, _>(rand_distr::StandardNormal);
             }
         }
     }
@@ -403,5 +414,26 @@ mod tests {
             f != 1.0 && (a.obs[4].y / b.obs[4].y - f).abs() < 1e-5,
             "one factor per scene"
         );
+    }
+
+    #[test]
+    fn observation_noise_jitters_the_history_only_by_about_sigma() {
+        let t = crate::config::TrainConfig {
+            obs_noise: 0.05,
+            ..Default::default()
+        };
+        let mut s = vec![scene(); 200];
+        augment(&mut s, &t, &mut StdRng::seed_from_u64(7));
+        let clean = scene().agents.remove(0);
+        let mut sq = 0.0f64;
+        for a in s.iter().map(|s| &s.agents[0]) {
+            assert_eq!(a.future, clean.future, "the truth stays clean");
+            for (p, q) in a.obs.iter().zip(&clean.obs) {
+                assert_ne!(p, q);
+                sq += ((p.x - q.x).powi(2) + (p.y - q.y).powi(2)) as f64;
+            }
+        }
+        let sigma = (sq / (2.0 * 200.0 * 8.0)).sqrt();
+        assert!((0.045..0.055).contains(&sigma), "σ {sigma}");
     }
 }
