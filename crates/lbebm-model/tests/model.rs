@@ -371,7 +371,22 @@ fn short_overfit_drives_the_loss_down_and_training_is_reproducible() {
 
 #[test]
 fn resume_continues_where_training_stopped() {
+    resume_matches_an_uninterrupted_run(|_| {});
+}
+
+/// The average of the weights is part of the training state: a resumed run validates (and
+/// keeps) the same averaged weights as an uninterrupted one.
+#[test]
+fn resume_with_weight_averaging_and_decay_continues_where_training_stopped() {
+    resume_matches_an_uninterrupted_run(|t| {
+        t.ema = 0.9;
+        t.weight_decay = 0.5;
+    });
+}
+
+fn resume_matches_an_uninterrupted_run(change: impl Fn(&mut lbebm_model::config::TrainConfig)) {
     let mut c = small_cfg().into_inner();
+    change(&mut c.train);
     c.train.epochs = 4;
     let full_cfg = c.clone().check().unwrap();
     c.train.epochs = 2;
@@ -401,6 +416,12 @@ fn resume_continues_where_training_stopped() {
     let la: Vec<f64> = straight.history.iter().map(|r| r.mean.total).collect();
     let lb: Vec<f64> = resumed.history.iter().map(|r| r.mean.total).collect();
     assert_eq!(la, lb, "a resumed run must match an uninterrupted one");
+    let va: Vec<f64> = straight.history.iter().map(|r| r.val_ade).collect();
+    let vb: Vec<f64> = resumed.history.iter().map(|r| r.val_ade).collect();
+    assert_eq!(va, vb, "and validate the same weights");
+    let wa = std::fs::read(a.path().join(checkpoint::WEIGHTS)).unwrap();
+    let wb = std::fs::read(b.path().join(checkpoint::WEIGHTS)).unwrap();
+    assert_eq!(wa, wb, "and keep the same checkpoint");
 }
 
 /// The CPU fast path and the candle tensor path agree on the same inputs and noise.

@@ -7,7 +7,8 @@ use candle_nn::VarMap;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Adam (no weight decay, as the reference), with state that can be saved and resumed.
+/// Adam (no weight decay unless [`Adam::weight_decay`] is set; the reference has none), with
+/// state that can be saved and resumed.
 /// On the CPU the update is one fused pass over plain buffers per variable (about a
 /// dozen tensor operations, each allocating, otherwise).
 pub struct Adam {
@@ -18,6 +19,9 @@ pub struct Adam {
     pub t: usize,
     /// Learning rate.
     pub lr: f64,
+    /// Decoupled weight decay (AdamW): every step multiplies each weight by
+    /// `1 − lr·weight_decay` before the Adam update. 0: plain Adam.
+    pub weight_decay: f64,
     b1: f64,
     b2: f64,
     eps: f64,
@@ -38,6 +42,7 @@ impl Adam {
             v,
             t: 0,
             lr,
+            weight_decay: 0.0,
             b1: 0.9,
             b2: 0.999,
             eps: 1e-8,
@@ -56,6 +61,7 @@ impl Adam {
             step: (self.lr / bc1) as f32,
             inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
             eps: self.eps as f32,
+            shrink: (1.0 - self.lr * self.weight_decay) as f32,
         };
         for (i, (_, var)) in self.vars.iter().enumerate() {
             let gs: Vec<&Tensor> = grads
@@ -146,6 +152,9 @@ struct AdamConsts {
     step: f32,
     inv_sqrt_bc2: f32,
     eps: f32,
+    /// Weight decay's factor, 1 when off (then no pass over the weights at all, so plain
+    /// Adam stays bit for bit what it was).
+    shrink: f32,
 }
 
 /// Updates weights `w` from the sum of gradients `gs`, moments `m`, `v`; in parallel
@@ -207,6 +216,11 @@ unsafe fn adam_chunk_avx2(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]
 #[inline(always)]
 fn adam_chunk_plain(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
     let (b1, b2) = (k.b1, k.b2);
+    if k.shrink != 1.0 {
+        for w in w.iter_mut() {
+            *w *= k.shrink;
+        }
+    }
     for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         *m = b1 * *m + (1.0 - b1) * g;
         *v = b2 * *v + (1.0 - b2) * g * g;
@@ -261,5 +275,39 @@ impl candle_core::InplaceOp1 for AdamInPlace<'_> {
         }
         adam_update(&mut w[a..b], &gs, m, v, self.k);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consts(shrink: f32) -> AdamConsts {
+        AdamConsts {
+            b1: 0.9,
+            b2: 0.999,
+            step: 0.1,
+            inv_sqrt_bc2: 1.0,
+            eps: 1e-8,
+            shrink,
+        }
+    }
+
+    #[test]
+    fn weight_decay_shrinks_every_weight_before_the_update_and_off_changes_nothing() {
+        // A zero gradient with zero moments moves nothing: only the decay acts.
+        let mut w = vec![1.0f32, -2.0, 0.5];
+        let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
+        adam_chunk_plain(&mut w, &[0.0; 3], &mut m, &mut v, consts(0.9));
+        assert_eq!(w, vec![0.9, -1.8, 0.45]);
+        // With a gradient, decay on = decay first, then the same Adam step as without.
+        let g = [0.3f32, -0.1, 0.0];
+        let (mut a, mut b) = (vec![1.0f32, -2.0, 0.5], vec![0.9f32, -1.8, 0.45]);
+        let (mut ma, mut va) = (vec![0.0; 3], vec![0.0; 3]);
+        let (mut mb, mut vb) = (vec![0.0; 3], vec![0.0; 3]);
+        adam_chunk_plain(&mut a, &g, &mut ma, &mut va, consts(0.9));
+        adam_chunk_plain(&mut b, &g, &mut mb, &mut vb, consts(1.0));
+        assert_eq!(a, b);
+        assert_eq!((ma, va), (mb, vb));
     }
 }

@@ -3,11 +3,13 @@
 //! state, divergence detection.
 
 mod adam;
+mod ema;
 mod init;
 mod loss;
 mod replay;
 
 pub use adam::Adam;
+pub use ema::Ema;
 pub use init::seeded_init;
 pub use loss::{batch_grads, batch_grads_kl, kl_weight, Losses};
 pub use replay::Replay;
@@ -200,6 +202,12 @@ pub fn train(
     let (model, vm) = checkpoint::build(cfg, run.device)?;
     seeded_init(&vm, t.seed)?;
     let mut adam = Adam::new(&vm, t.lr)?;
+    adam.weight_decay = t.weight_decay;
+    let mut ema = if t.ema > 0.0 {
+        Some(Ema::new(&vm, t.ema)?)
+    } else {
+        None
+    };
     let mut st = StateMeta::default();
     let state_path = run.out.join(STATE);
     std::fs::create_dir_all(run.out).map_err(|e| ModelError::Checkpoint {
@@ -221,6 +229,9 @@ pub fn train(
             }
         })?;
         adam.restore(&map, &state_path)?;
+        if let Some(e) = ema.as_mut() {
+            e.restore(&map, &state_path)?;
+        }
         let sm = std::fs::read(run.out.join(STATE_META))
             .ok()
             .and_then(|b| serde_json::from_slice::<StateMeta>(&b).ok())
@@ -288,6 +299,9 @@ pub fn train(
                 return Err(ModelError::Diverged { epoch, batch: bi });
             }
             adam.step_sum(&grads)?;
+            if let Some(e) = ema.as_mut() {
+                e.update(adam.t)?;
+            }
             replay.push(&z_neg.flatten_all()?.to_vec1::<f32>()?);
             for (a, x) in [
                 (&mut sum.total, l.total),
@@ -302,6 +316,9 @@ pub fn train(
             }
             obs.batch(&l);
         }
+        // With an average of the weights, validation and the checkpoint read it; the raw
+        // weights come back before the next epoch trains on.
+        let raw = ema.as_ref().map(Ema::swap_in).transpose()?;
         let score = validate(&model, val, t.val_samples, obs)?;
         let better = st.best_ade.is_none_or(|b| score.ade < b);
         st.seconds = base_seconds + started.elapsed().as_secs_f64();
@@ -320,6 +337,9 @@ pub fn train(
             checkpoint::save(run.out, &vm, cfg, &meta, DType::F16)?;
         } else {
             st.bad_epochs += 1;
+        }
+        if let (Some(e), Some(raw)) = (ema.as_ref(), raw) {
+            e.put_back(raw)?;
         }
         let report = EpochReport {
             epoch: epoch + 1,
@@ -341,7 +361,7 @@ pub fn train(
         st.history.push(report);
         st.epoch = epoch + 1;
         st.adam_t = adam.t;
-        save_state(run.out, &adam, &st)?;
+        save_state(run.out, &adam, ema.as_ref(), &st)?;
         if t.patience > 0 && st.bad_epochs >= t.patience {
             tracing::info!(epoch = epoch + 1, "early stop: no validation gain");
             break;
@@ -358,8 +378,17 @@ pub fn train(
     })
 }
 
-fn save_state(dir: &Path, adam: &Adam, st: &StateMeta) -> Result<(), ModelError> {
-    checkpoint::save_tensors_atomic(&adam.state()?, &dir.join(STATE))?;
+fn save_state(
+    dir: &Path,
+    adam: &Adam,
+    ema: Option<&Ema>,
+    st: &StateMeta,
+) -> Result<(), ModelError> {
+    let mut map = adam.state()?;
+    if let Some(e) = ema {
+        e.state(&mut map)?;
+    }
+    checkpoint::save_tensors_atomic(&map, &dir.join(STATE))?;
     let j = serde_json::to_vec_pretty(st).map_err(|e| ModelError::Data(e.to_string()))?;
     checkpoint::write_atomic(&dir.join(STATE_META), &j)
 }
