@@ -53,6 +53,13 @@ pub struct ModelConfig {
     /// Smallest and largest factor of speed normalisation: `[x, 1]` only slows fast
     /// agents down; a large upper end blows up the jitter of agents standing still.
     pub speed_clamp: [f32; 2],
+    /// Rank of the trajectory space (0: off, the decoder writes the 24 coordinates
+    /// directly): the trajectory decoder writes this many coefficients of a learned
+    /// basis of futures (a linear layer `dec_traj_basis`, rank → 24, whose bias is the
+    /// mean future), as in EigenTrajectory's low-rank space. At prediction the basis is
+    /// folded into the decoder's last layer, so it costs nothing there.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub traj_rank: usize,
 }
 
 /// The frame of an agent's model inputs and outputs. Both put the origin at the last
@@ -90,6 +97,7 @@ impl Default for ModelConfig {
             frame: Frame::World,
             speed_ref: 0.0,
             speed_clamp: [0.25, 4.0],
+            traj_rank: 0,
         }
     }
 }
@@ -517,6 +525,12 @@ impl Config {
                 return Err(bad(format!("model.{n}: layer widths must be positive")));
             }
         }
+        if m.traj_rank > lbebm_types::PRED_LEN * 2 {
+            return Err(bad(format!(
+                "model.traj_rank must be at most {} (the future's coordinates; 0: off)",
+                lbebm_types::PRED_LEN * 2
+            )));
+        }
         if m.ebm_hidden.is_empty() {
             return Err(bad("model.ebm_hidden needs at least one layer".into()));
         }
@@ -623,6 +637,17 @@ mod tests {
         let partial = Config::from_toml("[train]\nepochs = 3\n").unwrap();
         assert_eq!(partial.train.epochs, 3);
         assert_eq!(partial.model, ModelConfig::default());
+    }
+
+    #[test]
+    fn trajectory_rank_is_at_most_the_future_s_coordinates_and_unwritten_when_off() {
+        let c = Config::from_toml("[model]\ntraj_rank = 25\n").unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("model.traj_rank"), "{e}");
+        let c = Config::from_toml("[model]\ntraj_rank = 6\n").unwrap();
+        assert!(c.to_toml().contains("traj_rank = 6"));
+        assert!(c.check().is_ok());
+        assert!(!Config::default().to_toml().contains("traj_rank"));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Lbebm {
     enc_latent: Mlp,
     dec_plan: Mlp,
     dec_traj: Mlp,
+    /// With `model.traj_rank` r > 0: the basis of the trajectory space, r → 24.
+    traj_basis: Option<candle_nn::Linear>,
     ebm: EnergyNet,
     device: Device,
     /// Off the CPU, draw the sampling noise ([`Lbebm::sample`]) with the device's own
@@ -155,7 +157,25 @@ impl Lbebm {
             enc_plan: Mlp::new(np, &m.enc_plan, m.fdim, vb.pp("enc_plan"))?,
             enc_latent: Mlp::new(2 * m.fdim, &m.enc_latent, 2 * m.zdim, vb.pp("enc_latent"))?,
             dec_plan: Mlp::new(m.fdim + m.zdim, &m.dec_plan, np, vb.pp("dec_plan"))?,
-            dec_traj: Mlp::new(2 * m.fdim, &m.dec_traj, PRED_LEN * 2, vb.pp("dec_traj"))?,
+            dec_traj: Mlp::new(
+                2 * m.fdim,
+                &m.dec_traj,
+                if m.traj_rank > 0 {
+                    m.traj_rank
+                } else {
+                    PRED_LEN * 2
+                },
+                vb.pp("dec_traj"),
+            )?,
+            traj_basis: if m.traj_rank > 0 {
+                Some(crate::nn::linear(
+                    m.traj_rank,
+                    PRED_LEN * 2,
+                    vb.pp("dec_traj_basis"),
+                )?)
+            } else {
+                None
+            },
             ebm: EnergyNet::new(m.zdim, m.fdim, &m.ebm_hidden, vb.pp("ebm"))?,
             device: vb.device().clone(),
             device_noise: false,
@@ -178,6 +198,7 @@ impl Lbebm {
 
     /// The CPU sampler with a copy of the current weights.
     pub fn cpu_model(&self) -> Result<CpuModel> {
+        let dec_traj = self.dec_traj_folded()?;
         let layers = CpuLayers {
             enc_past: self.enc_past.layers(),
             social: self.social.as_ref().map(|s| SocialLayers {
@@ -188,10 +209,27 @@ impl Lbebm {
             }),
             enc_plan: self.enc_plan.layers(),
             dec_plan: self.dec_plan.layers(),
-            dec_traj: self.dec_traj.layers(),
+            dec_traj: &dec_traj,
             ebm: self.ebm.layers(),
         };
         CpuModel::new(layers, &self.cfg)
+    }
+
+    /// The trajectory decoder's layers with the basis of the trajectory space (if any)
+    /// folded into the last one: `B·(W·h + b) + β = (B·W)·h + (B·b + β)`, one layer
+    /// of the plain decoder's shape.
+    fn dec_traj_folded(&self) -> Result<Vec<candle_nn::Linear>> {
+        let mut layers = self.dec_traj.layers().to_vec();
+        if let (Some(basis), Some(last)) = (&self.traj_basis, layers.last_mut()) {
+            let bw = basis.weight();
+            let w = bw.matmul(last.weight())?;
+            let b = match (last.bias(), basis.bias()) {
+                (Some(b), Some(beta)) => Some((bw.matmul(&b.unsqueeze(1)?)?.squeeze(1)? + beta)?),
+                _ => candle_core::bail!("the trajectory decoder's layers carry biases"),
+            };
+            *last = candle_nn::Linear::new(w, b);
+        }
+        Ok(layers)
     }
 
     /// Context `c` for every agent: `obs` is `[N, 16]` (observed positions relative to
@@ -266,7 +304,10 @@ impl Lbebm {
     pub fn decode(&self, c: &Tensor, z: &Tensor) -> Result<(Tensor, Tensor)> {
         let plan = self.dec_plan.forward(&Tensor::cat(&[c, z], D::Minus1)?)?;
         let pf = self.enc_plan.forward(&plan)?;
-        let fut = self.dec_traj.forward(&Tensor::cat(&[c, &pf], D::Minus1)?)?;
+        let mut fut = self.dec_traj.forward(&Tensor::cat(&[c, &pf], D::Minus1)?)?;
+        if let Some(basis) = &self.traj_basis {
+            fut = basis.forward(&fut)?;
+        }
         Ok((plan, fut))
     }
 

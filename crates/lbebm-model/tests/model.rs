@@ -424,6 +424,41 @@ fn resume_matches_an_uninterrupted_run(change: impl Fn(&mut lbebm_model::config:
     assert_eq!(wa, wb, "and keep the same checkpoint");
 }
 
+/// With a low-rank trajectory space, the fast path folds the basis into the decoder's
+/// last layer; the tensor path applies it as a layer of its own: the same samples.
+#[test]
+fn fast_path_with_a_folded_trajectory_basis_agrees_with_the_tensor_path() {
+    let mut c = small_cfg().into_inner();
+    c.model.traj_rank = 6;
+    let cfg = c.check().unwrap();
+    let (m, vm) = build(&cfg, 12);
+    assert!(
+        sorted_vars(&vm)
+            .iter()
+            .any(|(n, v)| n == "dec_traj_basis.weight" && v.dims() == [24, 6]),
+        "the basis is a tensor of the checkpoint"
+    );
+    let sc = scenes(4, 13);
+    let mut a = LbebmPredictor::new(m.clone(), 5, "fast").unwrap();
+    let mut b = LbebmPredictor::new(m, 5, "tensor").unwrap();
+    b.set_backend(Backend::Tensor).unwrap();
+    let (fa, fb) = (a.forecast(&sc, 6).unwrap(), b.forecast(&sc, 6).unwrap());
+    let mut worst = 0.0f32;
+    let mut compared = 0;
+    for (x, y) in fa.iter().zip(&fb) {
+        for (p, q) in x.agents.iter().zip(&y.agents) {
+            for (s, t) in p.samples.iter().zip(&q.samples) {
+                for (u, v) in s.iter().zip(t) {
+                    worst = worst.max((u - v).norm());
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 100, "only {compared} positions compared");
+    assert!(worst < 1e-4, "positions differ by {worst} m");
+}
+
 /// The CPU fast path and the candle tensor path agree on the same inputs and noise.
 #[test]
 fn fast_path_agrees_with_the_tensor_path() {
