@@ -54,10 +54,12 @@ pub struct ModelConfig {
     /// agents down; a large upper end blows up the jitter of agents standing still.
     pub speed_clamp: [f32; 2],
     /// Rank of the trajectory space (0: off, the decoder writes the 24 coordinates
-    /// directly): the trajectory decoder writes this many coefficients of a learned
-    /// basis of futures (a linear layer `dec_traj_basis`, rank → 24, whose bias is the
-    /// mean future), as in EigenTrajectory's low-rank space. At prediction the basis is
-    /// folded into the decoder's last layer, so it costs nothing there.
+    /// directly): the trajectory decoder writes this many coefficients of a basis of
+    /// futures (a linear layer `dec_traj_basis`, rank → 24), as in EigenTrajectory's
+    /// low-rank space. Training starts the basis at the principal components of the
+    /// training futures and their mean ([`crate::train::traj_basis_from_futures`]) and
+    /// trains it on. At prediction the basis is folded into the decoder's last layer,
+    /// so it costs nothing there.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub traj_rank: usize,
 }

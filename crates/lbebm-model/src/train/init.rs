@@ -33,3 +33,138 @@ pub fn seeded_init(vm: &VarMap, seed: u64) -> Result<(), ModelError> {
     }
     Ok(())
 }
+
+/// With `model.traj_rank` r > 0, sets the trajectory space's basis (`dec_traj_basis`)
+/// to the principal components of the training futures in the model's frame, each
+/// scaled by its standard deviation, and its bias to their mean: the decoder then starts
+/// out writing coefficients of about unit size in EigenTrajectory's space, instead of
+/// having to find that space from a random basis first. With `train.mirror`, the
+/// mirrored futures count too, as training will see them. The basis is trained on from
+/// there.
+pub fn traj_basis_from_futures(
+    vm: &VarMap,
+    cfg: &crate::config::CheckedConfig,
+    scenes: &[lbebm_types::Scene],
+) -> Result<(), ModelError> {
+    use crate::batch::{FrameSpec, SceneBatch};
+    use lbebm_types::PRED_LEN;
+    const D: usize = PRED_LEN * 2;
+    let r = cfg.model.traj_rank;
+    if r == 0 {
+        return Ok(());
+    }
+    let b = SceneBatch::with_frame(
+        scenes,
+        FrameSpec::of(&cfg.model),
+        None,
+        &candle_core::Device::Cpu,
+    )?;
+    let rows = match b.future {
+        Some(f) => f.to_vec2::<f32>()?,
+        None => return Err(ModelError::Data("training windows without futures".into())),
+    };
+    let (mean, basis) = principal_components(&rows, cfg.train.mirror, r);
+    let data = vm.data().lock().expect("varmap lock poisoned");
+    let get = |n: &str| {
+        data.get(n).ok_or_else(|| {
+            ModelError::Data(format!("model.traj_rank is set but {n} is not a variable"))
+        })
+    };
+    let w = get("dec_traj_basis.weight")?;
+    w.set(&Tensor::from_vec(basis, (D, r), w.device())?)?;
+    let bias = get("dec_traj_basis.bias")?;
+    bias.set(&Tensor::from_vec(mean, D, bias.device())?)?;
+    Ok(())
+}
+
+/// The mean of `rows` (with their mirror images y → −y when `mirror`) and, row-major
+/// `[dim, r]`, the first `r` principal directions, each times the standard deviation
+/// along it.
+fn principal_components(rows: &[Vec<f32>], mirror: bool, r: usize) -> (Vec<f32>, Vec<f32>) {
+    let dim = rows.first().map_or(0, Vec::len);
+    let signs: &[f64] = if mirror { &[1.0, -1.0] } else { &[1.0] };
+    let flip = |x: f32, j: usize, s: f64| if j % 2 == 1 { x as f64 * s } else { x as f64 };
+    let count = (rows.len() * signs.len()).max(1) as f64;
+    let mut mean = vec![0.0f64; dim];
+    for row in rows {
+        for &s in signs {
+            for (j, &x) in row.iter().enumerate() {
+                mean[j] += flip(x, j, s) / count;
+            }
+        }
+    }
+    let mut cov = nalgebra::DMatrix::<f64>::zeros(dim, dim);
+    for row in rows {
+        for &s in signs {
+            let d: Vec<f64> = (0..dim).map(|j| flip(row[j], j, s) - mean[j]).collect();
+            for i in 0..dim {
+                for j in 0..dim {
+                    cov[(i, j)] += d[i] * d[j] / count;
+                }
+            }
+        }
+    }
+    let eig = nalgebra::SymmetricEigen::new(cov);
+    let mut order: Vec<usize> = (0..dim).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+    let mut basis = vec![0.0f32; dim * r];
+    for (k, &c) in order.iter().take(r).enumerate() {
+        let sd = eig.eigenvalues[c].max(0.0).sqrt();
+        // A fixed sign (largest entry positive), so the basis does not depend on the
+        // eigen-solver's choice.
+        let col = eig.eigenvectors.column(c);
+        let big = col
+            .iter()
+            .copied()
+            .fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+        let sign = if big < 0.0 { -1.0 } else { 1.0 };
+        for i in 0..dim {
+            basis[i * r + k] = (col[i] * sd * sign) as f32;
+        }
+    }
+    (mean.iter().map(|&m| m as f32).collect(), basis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_components_span_futures_that_lie_in_a_plane() {
+        // Futures a·u + b·v + m: rank 2 plus a mean.
+        let u: Vec<f32> = (0..24).map(|i| (i as f32 * 0.3).sin()).collect();
+        let v: Vec<f32> = (0..24)
+            .map(|i| if i % 2 == 0 { i as f32 } else { 0.0 })
+            .collect();
+        let m: Vec<f32> = (0..24).map(|i| 0.5 * i as f32).collect();
+        let rows: Vec<Vec<f32>> = (0..50)
+            .map(|k| {
+                let (a, b) = ((k as f32 * 0.7).cos() * 3.0, (k % 7) as f32 - 3.0);
+                (0..24).map(|i| a * u[i] + b * v[i] + m[i]).collect()
+            })
+            .collect();
+        let (mean, basis) = principal_components(&rows, false, 2);
+        let col = |k: usize| -> Vec<f64> { (0..24).map(|i| basis[i * 2 + k] as f64).collect() };
+        let (c0, c1) = (col(0), col(1));
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        // Orthogonal directions, the first the wider.
+        assert!(dot(&c0, &c1).abs() < 1e-3 * dot(&c0, &c0).sqrt() * dot(&c1, &c1).sqrt());
+        assert!(dot(&c0, &c0) >= dot(&c1, &c1));
+        // Every future is its mean plus a combination of the two: the residual of the
+        // least-squares fit is round-off.
+        for row in &rows {
+            let d: Vec<f64> = (0..24).map(|i| row[i] as f64 - mean[i] as f64).collect();
+            let (a, b) = (dot(&d, &c0) / dot(&c0, &c0), dot(&d, &c1) / dot(&c1, &c1));
+            let res: f64 = (0..24)
+                .map(|i| (d[i] - a * c0[i] - b * c1[i]).powi(2))
+                .sum();
+            assert!(res.sqrt() < 1e-3, "residual {res}");
+        }
+        // Mirroring makes the mean's y coordinates zero.
+        let (mm, _) = principal_components(&rows, true, 2);
+        assert!(
+            mm.iter().skip(1).step_by(2).all(|y| y.abs() < 1e-5),
+            "{mm:?}"
+        );
+    }
+}
