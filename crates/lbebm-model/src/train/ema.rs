@@ -148,8 +148,7 @@ mod tests {
         // A state without the average names what is missing.
         let e = f
             .restore(&HashMap::new(), Path::new("state"))
-            .err()
-            .expect("must fail")
+            .expect_err("must fail")
             .to_string();
         assert!(e.contains("ema/w"), "{e}");
     }
