@@ -62,6 +62,16 @@ pub struct ModelConfig {
     /// so it costs nothing there.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub traj_rank: usize,
+    /// Plan anchors (0: off), as EigenTrajectory's: this many fixed sub-goal plans (a
+    /// variable `anchors`, `[anchors, 2·subgoals]`, started at the k-means centres of the
+    /// training plans, [`crate::train::anchors_from_plans`], and trained on). The plan
+    /// decoder then reads the anchor beside `[c; z]` and writes the plan as the anchor
+    /// plus a correction. Training decodes the posterior's latent at the anchor nearest
+    /// the true plan; prediction spreads the candidates over the anchors in turn
+    /// (candidate j of an agent at anchor j mod `anchors`), so that each anchor is
+    /// refined by the context and the latent instead of the cloud having to reach it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub anchors: usize,
 }
 
 /// The frame of an agent's model inputs and outputs. Both put the origin at the last
@@ -100,6 +110,7 @@ impl Default for ModelConfig {
             speed_ref: 0.0,
             speed_clamp: [0.25, 4.0],
             traj_rank: 0,
+            anchors: 0,
         }
     }
 }
@@ -357,7 +368,19 @@ pub struct TrainConfig {
     /// from batch to batch. The first steps average faster (`min(ema, (1 + t)/(10 + t))`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ema: f64,
+    /// Winner takes all over the plan anchors (0: off; needs `model.anchors`): the prior's
+    /// sample of each agent (the contrastive term's negative) is decoded, without
+    /// gradient to the prior, at the this many anchors nearest the true plan, and the
+    /// smallest squared error is added to the loss, times `variety_coef`: the best of
+    /// the anchored outputs is pulled towards the truth, as EigenTrajectory trains its
+    /// anchors. The nearest few stand in for all of them: the winner is almost always
+    /// among them, and each decode costs as much as a Langevin chain.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub anchor_wta: usize,
 }
+
+/// The most plan anchors a model may have (k-means over the training plans at start).
+pub const MAX_ANCHORS: usize = 256;
 
 /// Whether a setting that is off at zero (an integer or a float) is left unwritten.
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
@@ -400,6 +423,7 @@ impl Default for TrainConfig {
             obs_noise: 0.0,
             weight_decay: 0.0,
             ema: 0.0,
+            anchor_wta: 0,
         }
     }
 }
@@ -536,6 +560,11 @@ impl Config {
         if m.ebm_hidden.is_empty() {
             return Err(bad("model.ebm_hidden needs at least one layer".into()));
         }
+        if m.anchors > MAX_ANCHORS {
+            return Err(bad(format!(
+                "model.anchors must be at most {MAX_ANCHORS} (0: off)"
+            )));
+        }
         let l = &self.langevin;
         for (n, v) in [
             ("prior_sigma", l.prior_sigma),
@@ -610,6 +639,18 @@ impl Config {
                 return Err(bad(format!("train.{n} must be a non-negative number")));
             }
         }
+        if t.anchor_wta > m.anchors {
+            return Err(bad(format!(
+                "train.anchor_wta ({}) must be at most model.anchors ({}; 0: off)",
+                t.anchor_wta, m.anchors
+            )));
+        }
+        if t.anchor_wta > 0 && t.variety_samples > 0 {
+            return Err(bad(
+                "train.anchor_wta and train.variety_samples are two kinds of best of many: set one"
+                    .into(),
+            ));
+        }
         if !(t.ema.is_finite() && (0.0..1.0).contains(&t.ema)) {
             return Err(bad("train.ema must be in [0, 1) (0: off)".into()));
         }
@@ -650,6 +691,38 @@ mod tests {
         assert!(c.to_toml().contains("traj_rank = 6"));
         assert!(c.check().is_ok());
         assert!(!Config::default().to_toml().contains("traj_rank"));
+    }
+
+    #[test]
+    fn anchors_and_their_winner_takes_all_are_checked_and_unwritten_when_off() {
+        for (text, key) in [
+            ("[model]\nanchors = 257\n", "model.anchors"),
+            ("[train]\nanchor_wta = 2\n", "train.anchor_wta"),
+            (
+                "[model]\nanchors = 4\n[train]\nanchor_wta = 5\n",
+                "train.anchor_wta",
+            ),
+            (
+                "[model]\nanchors = 4\n[train]\nanchor_wta = 2\nvariety_samples = 8\n",
+                "train.variety_samples",
+            ),
+        ] {
+            let e = Config::from_toml(text)
+                .unwrap()
+                .check()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let c = Config::from_toml("[model]\nanchors = 20\n[train]\nanchor_wta = 4\n").unwrap();
+        assert!(c.clone().check().is_ok());
+        let text = c.to_toml();
+        assert!(
+            text.contains("anchors = 20") && text.contains("anchor_wta = 4"),
+            "{text}"
+        );
+        let plain = Config::default().to_toml();
+        assert!(!plain.contains("anchor"), "{plain}");
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub struct TrainOutputs {
     /// E(z_prior_sample, c), one per agent.
     pub energy_neg: Tensor,
     /// With `train.variety_samples` M > 0: the futures decoded from M prior samples per
-    /// agent, `[N, M, 24]` (gradient to the encoders and decoders, none to the prior).
+    /// agent, `[N, M, 24]` (gradient to the encoders and decoders, none to the prior);
+    /// with `train.anchor_wta` L > 0 instead, the prior's sample decoded at the L
+    /// anchors nearest the truth, `[N, L, 24]`.
     pub variety: Option<Tensor>,
 }
 
@@ -43,6 +45,8 @@ pub struct Lbebm {
     dec_traj: Mlp,
     /// With `model.traj_rank` r > 0: the basis of the trajectory space, r → 24.
     traj_basis: Option<candle_nn::Linear>,
+    /// With `model.anchors` A > 0: the plan anchors, `[A, 2·subgoals]` (model units).
+    anchors: Option<Tensor>,
     ebm: EnergyNet,
     device: Device,
     /// Off the CPU, draw the sampling noise ([`Lbebm::sample`]) with the device's own
@@ -146,6 +150,8 @@ impl Lbebm {
     pub fn new(cfg: &CheckedConfig, vb: VarBuilder) -> Result<Self> {
         let m = &cfg.model;
         let np = m.subgoals.len() * 2;
+        // With anchors the plan decoder reads the anchor beside [c; z].
+        let anchor_in = if m.anchors > 0 { np } else { 0 };
         Ok(Self {
             cfg: cfg.clone(),
             enc_past: Mlp::new(OBS_LEN * 2, &m.enc_past, m.fdim, vb.pp("enc_past"))?,
@@ -156,7 +162,12 @@ impl Lbebm {
             },
             enc_plan: Mlp::new(np, &m.enc_plan, m.fdim, vb.pp("enc_plan"))?,
             enc_latent: Mlp::new(2 * m.fdim, &m.enc_latent, 2 * m.zdim, vb.pp("enc_latent"))?,
-            dec_plan: Mlp::new(m.fdim + m.zdim, &m.dec_plan, np, vb.pp("dec_plan"))?,
+            dec_plan: Mlp::new(
+                m.fdim + m.zdim + anchor_in,
+                &m.dec_plan,
+                np,
+                vb.pp("dec_plan"),
+            )?,
             dec_traj: Mlp::new(
                 2 * m.fdim,
                 &m.dec_traj,
@@ -173,6 +184,11 @@ impl Lbebm {
                     PRED_LEN * 2,
                     vb.pp("dec_traj_basis"),
                 )?)
+            } else {
+                None
+            },
+            anchors: if m.anchors > 0 {
+                Some(vb.get((m.anchors, np), "anchors")?)
             } else {
                 None
             },
@@ -199,6 +215,10 @@ impl Lbebm {
     /// The CPU sampler with a copy of the current weights.
     pub fn cpu_model(&self) -> Result<CpuModel> {
         let dec_traj = self.dec_traj_folded()?;
+        let anchors = match &self.anchors {
+            Some(a) => Some(a.flatten_all()?.to_vec1::<f32>()?),
+            None => None,
+        };
         let layers = CpuLayers {
             enc_past: self.enc_past.layers(),
             social: self.social.as_ref().map(|s| SocialLayers {
@@ -211,6 +231,7 @@ impl Lbebm {
             dec_plan: self.dec_plan.layers(),
             dec_traj: &dec_traj,
             ebm: self.ebm.layers(),
+            anchors: anchors.as_deref(),
         };
         CpuModel::new(layers, &self.cfg)
     }
@@ -300,15 +321,66 @@ impl Lbebm {
         Tensor::randn(0f32, std, shape, &self.device)
     }
 
-    /// Decodes plan then trajectory from context rows and latents.
-    pub fn decode(&self, c: &Tensor, z: &Tensor) -> Result<(Tensor, Tensor)> {
-        let plan = self.dec_plan.forward(&Tensor::cat(&[c, z], D::Minus1)?)?;
+    /// Decodes plan then trajectory from context rows and latents; with plan anchors,
+    /// `anchor` holds each row's anchor (the plan is the anchor plus the decoder's
+    /// correction).
+    pub fn decode(
+        &self,
+        c: &Tensor,
+        z: &Tensor,
+        anchor: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let plan = match (anchor, &self.anchors) {
+            (Some(a), Some(_)) => {
+                (self
+                    .dec_plan
+                    .forward(&Tensor::cat(&[c, z, a], D::Minus1)?)?
+                    + a)?
+            }
+            (None, None) => self.dec_plan.forward(&Tensor::cat(&[c, z], D::Minus1)?)?,
+            _ => candle_core::bail!("decode: an anchor per row with plan anchors, else none"),
+        };
         let pf = self.enc_plan.forward(&plan)?;
         let mut fut = self.dec_traj.forward(&Tensor::cat(&[c, &pf], D::Minus1)?)?;
         if let Some(basis) = &self.traj_basis {
             fut = basis.forward(&fut)?;
         }
         Ok((plan, fut))
+    }
+
+    /// The anchors of `rows` rows that hold `k` candidates per agent (agent-major):
+    /// candidate j at anchor j mod A, so every anchor gets its share. `None` without
+    /// anchors.
+    fn anchor_rows(&self, rows: usize, k: usize) -> Result<Option<Tensor>> {
+        let Some(a) = &self.anchors else {
+            return Ok(None);
+        };
+        let na = a.dim(0)?;
+        let idx: Vec<u32> = (0..rows).map(|r| ((r % k.max(1)) % na) as u32).collect();
+        let idx = Tensor::from_vec(idx, rows, &self.device)?;
+        Ok(Some(a.index_select(&idx, 0)?))
+    }
+
+    /// For each row of `plans` `[N, 2·subgoals]`, the indexes of the `l` anchors nearest
+    /// it (squared distance, nearest first), `[N·l]` row-major.
+    fn nearest_anchors(&self, anchors: &Tensor, plans: &Tensor, l: usize) -> Result<Vec<u32>> {
+        let a = anchors
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec2::<f32>()?;
+        let p = plans.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+        let mut out = Vec::with_capacity(p.len() * l);
+        let mut d: Vec<(f32, u32)> = Vec::with_capacity(a.len());
+        for row in &p {
+            d.clear();
+            d.extend(a.iter().enumerate().map(|(i, ai)| {
+                let s: f32 = ai.iter().zip(row).map(|(x, y)| (x - y) * (x - y)).sum();
+                (s, i as u32)
+            }));
+            // Ties (and NaN, which sorts last) keep the lower index: deterministic.
+            d.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            out.extend(d.iter().take(l).map(|&(_, i)| i));
+        }
+        Ok(out)
     }
 
     /// K samples per agent. Returns futures `[N·K, 24]` (agent-major, model units,
@@ -344,7 +416,7 @@ impl Lbebm {
         };
         let z = self.langevin(&z0, &cond, draw.steps, noise)?;
         let (energy, _) = self.ebm.energy_and_grad(&z, &cond)?;
-        let (_, fut) = self.decode(&ck, &z)?;
+        let (_, fut) = self.decode(&ck, &z, self.anchor_rows(n * k, k)?.as_ref())?;
         debug_assert_eq!(ck.dim(1)?, fdim);
         Ok((fut, energy))
     }
@@ -379,12 +451,26 @@ impl Lbebm {
         let logvar = lat.narrow(1, zdim, zdim)?;
         let eps = Tensor::from_slice(&noise.eps, (n, zdim), &self.device)?;
         let z_pos = (&mu + (eps * (&logvar * 0.5)?.exp()?)?)?;
-        let (plan, future) = self.decode(&c, &z_pos)?;
+        // With anchors: the posterior's latent is decoded at the anchor nearest the
+        // true plan; winner takes all tries the prior's sample at the nearest few.
+        let wta = self.cfg.train.anchor_wta;
+        let near = match &self.anchors {
+            Some(a) => {
+                let l = wta.max(1);
+                let idx = self.nearest_anchors(a, plan_gt, l)?;
+                let first: Vec<u32> = idx.iter().step_by(l).copied().collect();
+                let first = Tensor::from_vec(first, n, &self.device)?;
+                Some((a.index_select(&first, 0)?, idx))
+            }
+            None => None,
+        };
+        let (plan, future) = self.decode(&c, &z_pos, near.as_ref().map(|(a, _)| a))?;
         let energy_pos = self.ebm.energy(&z_pos, &cd)?;
         let energy_neg = self.ebm.energy(&z_neg, &cd)?;
-        let variety = match self.cfg.train.variety_samples {
-            0 => None,
-            m => Some(self.variety_futures(&c, m, noise)?),
+        let variety = match (&near, wta, self.cfg.train.variety_samples) {
+            (Some((_, idx)), l, _) if l > 0 => Some(self.wta_futures(&c, &z_neg, idx, l)?),
+            (_, _, 0) => None,
+            (_, _, m) => Some(self.variety_futures(&c, m, noise)?),
         };
         Ok((
             TrainOutputs {
@@ -421,8 +507,27 @@ impl Lbebm {
             .collect();
         let z0 = Tensor::from_vec(init, (n * m, zdim), &self.device)?;
         let z = self.train_chains(&z0, &cm.detach(), &noise.variety_langevin)?;
-        let (_, fut) = self.decode(&cm, &z.detach())?;
+        let a = self.anchor_rows(n * m, m)?;
+        let (_, fut) = self.decode(&cm, &z.detach(), a.as_ref())?;
         fut.reshape((n, m, PRED_LEN * 2))
+    }
+
+    /// Winner takes all over the anchors: each agent's prior sample `z` (detached)
+    /// decoded at its `l` anchors `idx` (`[N·l]`, from [`Lbebm::nearest_anchors`]),
+    /// `[N, l, 24]`, with gradient to `c`, the decoders and the anchors.
+    fn wta_futures(&self, c: &Tensor, z: &Tensor, idx: &[u32], l: usize) -> Result<Tensor> {
+        let Some(anchors) = &self.anchors else {
+            candle_core::bail!("winner takes all needs plan anchors")
+        };
+        let (n, fdim) = c.dims2()?;
+        let zdim = z.dim(1)?;
+        let rep = |t: &Tensor, w: usize| -> Result<Tensor> {
+            t.unsqueeze(1)?.broadcast_as((n, l, w))?.reshape((n * l, w))
+        };
+        let idx = Tensor::from_slice(idx, n * l, &self.device)?;
+        let a = anchors.index_select(&idx, 0)?;
+        let (_, fut) = self.decode(&rep(c, fdim)?, &rep(&z.detach(), zdim)?, Some(&a))?;
+        fut.reshape((n, l, PRED_LEN * 2))
     }
 
     /// Training's prior chains: `langevin.steps` steps from `z0` given the detached

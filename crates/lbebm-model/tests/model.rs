@@ -439,10 +439,60 @@ fn fast_path_with_a_folded_trajectory_basis_agrees_with_the_tensor_path() {
         "the basis is a tensor of the checkpoint"
     );
     let sc = scenes(4, 13);
+    let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
+    assert!(compared > 100, "only {compared} positions compared");
+    assert!(worst < 1e-4, "positions differ by {worst} m");
+}
+
+/// With plan anchors both paths put candidate j of an agent at anchor j mod A (6
+/// candidates over 4 anchors: two anchors serve twice), and the anchors move the
+/// samples.
+#[test]
+fn fast_path_with_plan_anchors_agrees_with_the_tensor_path() {
+    let mut c = small_cfg().into_inner();
+    c.model.anchors = 4;
+    c.model.frame = lbebm_model::config::Frame::Heading;
+    let cfg = c.check().unwrap();
+    let (m, vm) = build(&cfg, 14);
+    let sc = scenes(6, 15);
+    train::anchors_from_plans(&vm, &cfg, &sc).unwrap();
+    let anchors = sorted_vars(&vm)
+        .into_iter()
+        .find(|(n, _)| n == "anchors")
+        .expect("the anchors are a tensor of the checkpoint");
+    assert_eq!(anchors.1.dims(), [4, 2 * cfg.model.subgoals.len()]);
+    let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
+    assert!(compared > 100, "only {compared} positions compared");
+    assert!(worst < 1e-4, "positions differ by {worst} m");
+    // Anchors set elsewhere give other samples from the same seed.
+    let mut fast = LbebmPredictor::new(m.clone(), 5, "fast").unwrap();
+    let before = fast.forecast(&sc, 6).unwrap();
+    // 100 model units: 1.7 m. An untrained trajectory decoder reads its plan weakly,
+    // so the samples move by millimetres, far beyond float rounding.
+    let shifted = (anchors.1.as_tensor() + 100.0).unwrap();
+    anchors.1.set(&shifted).unwrap();
+    let mut fast = LbebmPredictor::new(m, 5, "fast").unwrap();
+    let after = fast.forecast(&sc, 6).unwrap();
+    let moved = before[0].agents[0]
+        .samples
+        .iter()
+        .zip(&after[0].agents[0].samples)
+        .map(|(p, q)| (p[PRED_LEN - 1] - q[PRED_LEN - 1]).norm())
+        .fold(0.0f32, f32::max);
+    assert!(
+        moved > 1e-3,
+        "the anchors do not reach the samples: {moved} m"
+    );
+}
+
+/// The largest distance between the positions that the CPU fast path and the tensor
+/// path predict for `sc` (`k` samples, the same seed), and how many were compared.
+fn fast_and_tensor_paths_differ_by(m: &lbebm_model::Lbebm, sc: &[Scene], k: usize) -> (f32, usize) {
     let mut a = LbebmPredictor::new(m.clone(), 5, "fast").unwrap();
-    let mut b = LbebmPredictor::new(m, 5, "tensor").unwrap();
+    let mut b = LbebmPredictor::new(m.clone(), 5, "tensor").unwrap();
     b.set_backend(Backend::Tensor).unwrap();
-    let (fa, fb) = (a.forecast(&sc, 6).unwrap(), b.forecast(&sc, 6).unwrap());
+    assert!(a.backend() == Backend::Cpu && b.backend() == Backend::Tensor);
+    let (fa, fb) = (a.forecast(sc, k).unwrap(), b.forecast(sc, k).unwrap());
     let mut worst = 0.0f32;
     let mut compared = 0;
     for (x, y) in fa.iter().zip(&fb) {
@@ -455,8 +505,7 @@ fn fast_path_with_a_folded_trajectory_basis_agrees_with_the_tensor_path() {
             }
         }
     }
-    assert!(compared > 100, "only {compared} positions compared");
-    assert!(worst < 1e-4, "positions differ by {worst} m");
+    (worst, compared)
 }
 
 /// The CPU fast path and the candle tensor path agree on the same inputs and noise.
@@ -564,21 +613,34 @@ fn fast_gelu_matches_the_exact_one() {
 
 #[test]
 fn a_batch_cut_into_parts_has_the_whole_batchs_loss_and_gradient() {
-    batch_in_parts(0);
+    batch_in_parts(|_| {});
 }
 
 /// The same with the best-of-many term: its chains, like the prior's, get each row's
 /// own numbers whatever the cut, and its minimum over samples is per agent.
 #[test]
 fn best_of_many_in_parts_has_the_whole_batchs_loss_and_gradient() {
-    batch_in_parts(3);
+    batch_in_parts(|c| c.train.variety_samples = 3);
 }
 
-fn batch_in_parts(variety: usize) {
+/// The same with plan anchors and winner takes all over the nearest of them: the
+/// nearest anchors are chosen per agent, so the cut changes nothing, and the anchors
+/// themselves get their gradient.
+#[test]
+fn anchors_with_winner_takes_all_in_parts_have_the_whole_batchs_loss_and_gradient() {
+    batch_in_parts(|c| {
+        c.model.anchors = 5;
+        c.train.anchor_wta = 3;
+    });
+}
+
+fn batch_in_parts(change: impl Fn(&mut Config)) {
     use lbebm_model::model::TrainNoise;
     let mut cfg = small_cfg().into_inner();
-    cfg.train.variety_samples = variety;
+    change(&mut cfg);
     let cfg = cfg.check().unwrap();
+    let variety = cfg.train.variety_samples;
+    let best_of = variety + cfg.train.anchor_wta;
     let (model, vm) = build(&cfg, 5);
     let data = scenes(12, 21);
     let n: usize = data.iter().map(Scene::len).sum();
@@ -603,7 +665,24 @@ fn batch_in_parts(variety: usize) {
     assert_eq!(g1.len(), 1);
     // The term is there exactly when asked for; the best of several samples is no worse
     // than what one of them would give, which is finite and positive here.
-    assert_eq!(l1.variety > 0.0, variety > 0, "{l1:?}");
+    assert_eq!(l1.variety > 0.0, best_of > 0, "{l1:?}");
+    if cfg.model.anchors > 0 {
+        let anchors = sorted_vars(&vm)
+            .into_iter()
+            .find(|(n, _)| n == "anchors")
+            .expect("the anchors are a variable");
+        let g = g1[0]
+            .get(anchors.1.as_tensor())
+            .expect("the anchors get a gradient");
+        let size = g
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(size > 0.0, "the anchors' gradient is zero");
+    }
     for parts in [2, 3] {
         let (lp, zp, gp) = run(parts);
         assert_eq!(gp.len(), parts, "{parts} parts");

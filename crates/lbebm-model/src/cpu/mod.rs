@@ -34,6 +34,8 @@ pub struct CpuLayers<'a> {
     pub dec_traj: &'a [Linear],
     /// Energy net.
     pub ebm: &'a [Linear],
+    /// Plan anchors, `[A, 2·subgoals]` row-major (`model.anchors`), if any.
+    pub anchors: Option<&'a [f32]>,
 }
 
 /// Social pooling's layers.
@@ -66,6 +68,8 @@ pub struct CpuModel {
     dec_plan: CpuMlp,
     dec_traj: CpuMlp,
     energy: CpuEnergy,
+    /// Plan anchors, `[A, 2·subgoals]` row-major; empty without.
+    anchors: Vec<f32>,
     fdim: usize,
     zdim: usize,
     langevin: LangevinParams,
@@ -90,6 +94,13 @@ impl CpuModel {
             dec_plan: CpuMlp::from_linears(layers.dec_plan)?,
             dec_traj: CpuMlp::from_linears(layers.dec_traj)?,
             energy: CpuEnergy::new(layers.ebm, cfg.model.zdim)?,
+            anchors: match layers.anchors {
+                Some(a) if a.len() != cfg.model.anchors * cfg.model.subgoals.len() * 2 => {
+                    candle_core::bail!("plan anchors of the wrong size: {} values", a.len())
+                }
+                Some(a) => a.to_vec(),
+                None => Vec::new(),
+            },
             fdim: cfg.model.fdim,
             zdim: cfg.model.zdim,
             langevin: LangevinParams::of(&cfg.langevin),
@@ -249,7 +260,7 @@ impl CpuModel {
                 steps,
                 noise,
             )?;
-            Ok(self.decode(&r.ck[r0 * f..(r0 + n) * f], zc, n))
+            Ok(self.decode(&r.ck[r0 * f..(r0 + n) * f], zc, r0, draw.k))
         };
         let fut: Vec<f32> = if parts <= 1 {
             chunk(0, &mut z)?
@@ -272,15 +283,34 @@ impl CpuModel {
         Ok((fut, e))
     }
 
-    /// Plan then trajectory from context rows and latents.
-    pub fn decode(&self, ck: &[f32], z: &[f32], rows: usize) -> Vec<f32> {
+    /// Plan then trajectory from context rows and latents. The rows are rows
+    /// `first..` of a sampling with `k` candidates per agent (agent-major): with plan
+    /// anchors, candidate j decodes at anchor j mod A, as in the tensor path.
+    pub fn decode(&self, ck: &[f32], z: &[f32], first: usize, k: usize) -> Vec<f32> {
         let (f, zd) = (self.fdim, self.zdim);
-        let mut x = Vec::with_capacity(rows * (f + zd));
+        let rows = z.len() / zd.max(1);
+        let np = self.dec_plan.out_dim();
+        let na = self.anchors.len() / np.max(1);
+        let anchor = |r: usize| -> &[f32] {
+            let a = ((first + r) % k.max(1)) % na.max(1);
+            &self.anchors[a * np..(a + 1) * np]
+        };
+        let mut x = Vec::with_capacity(rows * (f + zd + if na > 0 { np } else { 0 }));
         for r in 0..rows {
             x.extend_from_slice(&ck[r * f..(r + 1) * f]);
             x.extend_from_slice(&z[r * zd..(r + 1) * zd]);
+            if na > 0 {
+                x.extend_from_slice(anchor(r));
+            }
         }
-        let plan = self.dec_plan.forward(&x, rows);
+        let mut plan = self.dec_plan.forward(&x, rows);
+        if na > 0 {
+            for (r, p) in plan.chunks_mut(np).enumerate() {
+                for (v, a) in p.iter_mut().zip(anchor(r)) {
+                    *v += a;
+                }
+            }
+        }
         let pf = self.enc_plan.forward(&plan, rows);
         let pw = self.enc_plan.out_dim();
         let mut y = Vec::with_capacity(rows * (f + pw));

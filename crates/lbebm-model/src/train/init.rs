@@ -77,6 +77,133 @@ pub fn traj_basis_from_futures(
     Ok(())
 }
 
+/// With `model.anchors` A > 0, sets the plan anchors (`anchors`) to the k-means centres
+/// of the training plans (the sub-goals of the training futures in the model's frame;
+/// with `train.mirror` their mirror images too, as training will see them), as
+/// EigenTrajectory takes its anchors from the training futures. k-means++ from a
+/// generator seeded by `train.seed`, then Lloyd's iterations: deterministic. The anchors
+/// are trained on from there.
+pub fn anchors_from_plans(
+    vm: &VarMap,
+    cfg: &crate::config::CheckedConfig,
+    scenes: &[lbebm_types::Scene],
+) -> Result<(), ModelError> {
+    use crate::batch::{FrameSpec, SceneBatch};
+    let a = cfg.model.anchors;
+    if a == 0 {
+        return Ok(());
+    }
+    let b = SceneBatch::with_frame(
+        scenes,
+        FrameSpec::of(&cfg.model),
+        None,
+        &candle_core::Device::Cpu,
+    )?;
+    let futures = match b.future {
+        Some(f) => f.to_vec2::<f32>()?,
+        None => return Err(ModelError::Data("training windows without futures".into())),
+    };
+    let sg = &cfg.model.subgoals;
+    let signs: &[f32] = if cfg.train.mirror {
+        &[1.0, -1.0]
+    } else {
+        &[1.0]
+    };
+    let mut plans = Vec::with_capacity(futures.len() * signs.len());
+    for f in &futures {
+        for &s in signs {
+            plans.push(
+                sg.iter()
+                    .flat_map(|&i| [f[2 * i], s * f[2 * i + 1]])
+                    .collect(),
+            );
+        }
+    }
+    if plans.len() < a {
+        return Err(ModelError::Data(format!(
+            "model.anchors = {a} but the training data hold {} plans",
+            plans.len()
+        )));
+    }
+    let centres = k_means_pp(&plans, a, cfg.train.seed, 50);
+    let data = vm.data().lock().expect("varmap lock poisoned");
+    let var = data.get("anchors").ok_or_else(|| {
+        ModelError::Data("model.anchors is set but anchors is not a variable".into())
+    })?;
+    var.set(&Tensor::from_vec(centres, (a, sg.len() * 2), var.device())?)?;
+    Ok(())
+}
+
+/// `k` centres of `rows` (row-major `[k, dim]`): k-means++ seeding from `seed`, then at
+/// most `iters` Lloyd iterations (an empty cluster keeps its centre).
+fn k_means_pp(rows: &[Vec<f32>], k: usize, seed: u64, iters: usize) -> Vec<f32> {
+    let dim = rows.first().map_or(0, Vec::len);
+    let d2 = |a: &[f32], b: &[f32]| -> f64 {
+        a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum()
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut centres: Vec<Vec<f32>> = Vec::with_capacity(k);
+    if rows.is_empty() || k == 0 {
+        return Vec::new();
+    }
+    centres.push(rows[rng.gen_range(0..rows.len())].clone());
+    let mut near: Vec<f64> = rows.iter().map(|r| d2(r, &centres[0])).collect();
+    while centres.len() < k {
+        let total: f64 = near.iter().sum();
+        // Each next centre drawn with probability proportional to the squared distance
+        // to the nearest centre so far (all at zero: the first row not yet a centre).
+        let pick = if total > 0.0 {
+            let mut u = rng.gen_range(0.0..total);
+            let mut pick = rows.len() - 1;
+            for (i, &n) in near.iter().enumerate() {
+                if u < n {
+                    pick = i;
+                    break;
+                }
+                u -= n;
+            }
+            pick
+        } else {
+            centres.len().min(rows.len() - 1)
+        };
+        let c = rows[pick].clone();
+        for (n, r) in near.iter_mut().zip(rows) {
+            *n = n.min(d2(r, &c));
+        }
+        centres.push(c);
+    }
+    let mut assign = vec![usize::MAX; rows.len()];
+    for _ in 0..iters {
+        let mut moved = false;
+        for (a, r) in assign.iter_mut().zip(rows) {
+            let best = (0..k)
+                .min_by(|&i, &j| d2(r, &centres[i]).total_cmp(&d2(r, &centres[j])))
+                .unwrap_or(0);
+            moved |= *a != best;
+            *a = best;
+        }
+        if !moved {
+            break;
+        }
+        let mut sum = vec![vec![0.0f64; dim]; k];
+        let mut count = vec![0usize; k];
+        for (&a, r) in assign.iter().zip(rows) {
+            count[a] += 1;
+            for (s, &x) in sum[a].iter_mut().zip(r) {
+                *s += x as f64;
+            }
+        }
+        for ((c, s), &n) in centres.iter_mut().zip(&sum).zip(&count) {
+            if n > 0 {
+                for (v, &t) in c.iter_mut().zip(s) {
+                    *v = (t / n as f64) as f32;
+                }
+            }
+        }
+    }
+    centres.into_iter().flatten().collect()
+}
+
 /// The mean of `rows` (with their mirror images y → −y when `mirror`) and, row-major
 /// `[dim, r]`, the first `r` principal directions, each times the standard deviation
 /// along it.
@@ -166,5 +293,39 @@ mod tests {
             mm.iter().skip(1).step_by(2).all(|y| y.abs() < 1e-5),
             "{mm:?}"
         );
+    }
+    #[test]
+    fn k_means_finds_separated_clusters_whatever_the_seed() {
+        // Three tight clusters of 2-D points, unevenly filled.
+        let centres = [[0.0f32, 0.0], [100.0, 0.0], [0.0, 100.0]];
+        let rows: Vec<Vec<f32>> = (0..90)
+            .map(|i| {
+                let c = centres[if i < 60 {
+                    0
+                } else if i < 80 {
+                    1
+                } else {
+                    2
+                }];
+                let j = (i as f32 * 1.7).sin();
+                vec![c[0] + j, c[1] - j]
+            })
+            .collect();
+        for seed in 0..5 {
+            let got = k_means_pp(&rows, 3, seed, 50);
+            let mut found: Vec<usize> = got
+                .chunks(2)
+                .map(|g| {
+                    (0..3)
+                        .find(|&c| {
+                            (g[0] - centres[c][0]).abs() < 2.0 && (g[1] - centres[c][1]).abs() < 2.0
+                        })
+                        .unwrap_or(9)
+                })
+                .collect();
+            found.sort_unstable();
+            assert_eq!(found, vec![0, 1, 2], "seed {seed}: {got:?}");
+            assert_eq!(got, k_means_pp(&rows, 3, seed, 50), "deterministic");
+        }
     }
 }
