@@ -851,3 +851,23 @@ fn chains_shared_out_among_threads_give_the_same_samples() {
         }
     }
 }
+
+#[test]
+fn validation_with_fewer_candidates_validates_as_prediction_with_that_many() {
+    // `train.val_candidates` stands in for `langevin.candidates` during validation only:
+    // a model that predicts from 200 candidates but validates on 30 scores exactly as
+    // one that predicts from 30.
+    let with = |candidates: usize, val_candidates: usize| {
+        let mut c = small_cfg().into_inner();
+        c.train.val_covering = true;
+        c.langevin.candidates = candidates;
+        c.train.val_candidates = val_candidates;
+        let (m, _vm) = build(&c.check().unwrap(), 7);
+        let s = train::validate(&m, &scenes(6, 11), 5, &mut Quiet).unwrap();
+        (s.windows, s.ade, s.fde)
+    };
+    let fewer = with(200, 30);
+    assert!(fewer.0 > 0);
+    assert_eq!(fewer, with(30, 0));
+    assert_ne!(fewer, with(200, 0));
+}

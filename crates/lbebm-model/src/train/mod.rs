@@ -159,10 +159,13 @@ pub fn validate(
     obs: &mut dyn Observer,
 ) -> Result<lbebm_eval::Score, ModelError> {
     let mut p = LbebmPredictor::new(model.clone(), VAL_SEED, "val")?;
-    if !model.config().train.val_covering {
+    let t = &model.config().train;
+    if !t.val_covering {
         // Plain samples: covering the candidates is then a prediction-time choice, made
         // afterwards on validation too.
         p.set_candidates(0);
+    } else if t.val_candidates > 0 {
+        p.set_candidates(t.val_candidates);
     }
     obs.validating(val.len());
     let s = lbebm_eval::evaluate(&mut p, val, k, 512, &mut |n| obs.validated(n))
