@@ -88,6 +88,16 @@ fn snapshot(vm: &candle_nn::VarMap) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The largest absolute element of `t`.
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 fn context(model: &lbebm_model::Lbebm, n: usize) -> Tensor {
     let sc = scenes(n, 3);
     let b = SceneBatch::new(&sc, 60.0, None, &Device::Cpu).unwrap();
@@ -107,14 +117,7 @@ fn hand_written_energy_gradient_matches_autograd_and_finite_differences() {
     let (e, g) = ebm.energy_and_grad(&z, &cond).unwrap();
     // Same energy as the plain forward pass.
     let e_ref = ebm.energy(&z, &c).unwrap();
-    let diff = (&e - &e_ref)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs(&(&e - &e_ref).unwrap());
     assert!(diff < 1e-4, "energy mismatch {diff}");
     // Autograd gradient with z as a variable.
     let zv = candle_core::Var::from_tensor(&z).unwrap();
@@ -126,14 +129,7 @@ fn hand_written_energy_gradient_matches_autograd_and_finite_differences() {
         .backward()
         .unwrap();
     let g_auto = grads.get(zv.as_tensor()).unwrap();
-    let diff = (&g - g_auto)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs(&(&g - g_auto).unwrap());
     assert!(diff < 1e-4, "gradient mismatch vs autograd {diff}");
     // Central finite differences in f64 terms on a few coordinates.
     let zf = z.to_vec2::<f32>().unwrap();
@@ -430,6 +426,8 @@ fn resume_matches_an_uninterrupted_run(change: impl Fn(&mut lbebm_model::config:
 fn fast_path_with_a_folded_trajectory_basis_agrees_with_the_tensor_path() {
     let mut c = small_cfg().into_inner();
     c.model.traj_rank = 6;
+    c.model.frame = lbebm_model::config::Frame::Heading;
+    c.train.mirror = true;
     let cfg = c.check().unwrap();
     let (m, vm) = build(&cfg, 12);
     assert!(
@@ -439,6 +437,27 @@ fn fast_path_with_a_folded_trajectory_basis_agrees_with_the_tensor_path() {
         "the basis is a tensor of the checkpoint"
     );
     let sc = scenes(4, 13);
+    // Started at the principal components of the training futures: the bias is their
+    // mean: in each walker's heading frame it moves ahead and, with the mirror images
+    // counted (`train.mirror`), not sideways.
+    train::traj_basis_from_futures(&vm, &cfg, &sc).unwrap();
+    let bias = sorted_vars(&vm)
+        .into_iter()
+        .find(|(n, _)| n == "dec_traj_basis.bias")
+        .expect("the basis has a bias")
+        .1
+        .as_tensor()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(bias.len(), 24);
+    let ahead = bias.iter().step_by(2).fold(0.0f32, |a, x| a.max(x.abs()));
+    let sideways = bias
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .fold(0.0f32, |a, x| a.max(x.abs()));
+    assert!(ahead > 1.0, "the mean future does not move: {ahead}");
+    assert!(sideways < 1e-3 * ahead, "sideways mean {sideways}");
     let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
     assert!(compared > 100, "only {compared} positions compared");
     assert!(worst < 1e-4, "positions differ by {worst} m");
@@ -565,14 +584,7 @@ fn fast_path_agrees_with_the_tensor_path() {
     let cond = m.energy_net().condition(&c).unwrap();
     let mut r: StdRng = StdRng::seed_from_u64(2);
     let zt = m.langevin(&z0, &cond, 20, Noise::Rng(&mut r)).unwrap();
-    let d = (zf - zt)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d = max_abs(&(zf - zt).unwrap());
     assert!(d < 1e-4, "Langevin chains differ by {d}");
 }
 
@@ -674,13 +686,7 @@ fn batch_in_parts(change: impl Fn(&mut Config)) {
         let g = g1[0]
             .get(anchors.1.as_tensor())
             .expect("the anchors get a gradient");
-        let size = g
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let size = max_abs(g);
         assert!(size > 0.0, "the anchors' gradient is zero");
     }
     for parts in [2, 3] {

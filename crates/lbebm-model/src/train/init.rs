@@ -46,34 +46,56 @@ pub fn traj_basis_from_futures(
     cfg: &crate::config::CheckedConfig,
     scenes: &[lbebm_types::Scene],
 ) -> Result<(), ModelError> {
-    use crate::batch::{FrameSpec, SceneBatch};
     use lbebm_types::PRED_LEN;
     const D: usize = PRED_LEN * 2;
     let r = cfg.model.traj_rank;
     if r == 0 {
         return Ok(());
     }
+    let rows = futures_in_model_frame(cfg, scenes)?;
+    let (mean, basis) = principal_components(&rows, cfg.train.mirror, r);
+    set_var(
+        vm,
+        "model.traj_rank",
+        "dec_traj_basis.weight",
+        basis,
+        &[D, r],
+    )?;
+    set_var(vm, "model.traj_rank", "dec_traj_basis.bias", mean, &[D])
+}
+
+/// The training futures as the model sees them (each agent's frame), one row of
+/// `2 * PRED_LEN` coordinates per window.
+fn futures_in_model_frame(
+    cfg: &crate::config::CheckedConfig,
+    scenes: &[lbebm_types::Scene],
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    use crate::batch::{FrameSpec, SceneBatch};
     let b = SceneBatch::with_frame(
         scenes,
         FrameSpec::of(&cfg.model),
         None,
         &candle_core::Device::Cpu,
     )?;
-    let rows = match b.future {
-        Some(f) => f.to_vec2::<f32>()?,
-        None => return Err(ModelError::Data("training windows without futures".into())),
-    };
-    let (mean, basis) = principal_components(&rows, cfg.train.mirror, r);
+    match b.future {
+        Some(f) => Ok(f.to_vec2::<f32>()?),
+        None => Err(ModelError::Data("training windows without futures".into())),
+    }
+}
+
+/// Overwrites the variable `name`, which the setting `key` asked for, with `values`.
+fn set_var(
+    vm: &VarMap,
+    key: &str,
+    name: &str,
+    values: Vec<f32>,
+    shape: &[usize],
+) -> Result<(), ModelError> {
     let data = vm.data().lock().expect("varmap lock poisoned");
-    let get = |n: &str| {
-        data.get(n).ok_or_else(|| {
-            ModelError::Data(format!("model.traj_rank is set but {n} is not a variable"))
-        })
-    };
-    let w = get("dec_traj_basis.weight")?;
-    w.set(&Tensor::from_vec(basis, (D, r), w.device())?)?;
-    let bias = get("dec_traj_basis.bias")?;
-    bias.set(&Tensor::from_vec(mean, D, bias.device())?)?;
+    let var = data
+        .get(name)
+        .ok_or_else(|| ModelError::Data(format!("{key} is set but {name} is not a variable")))?;
+    var.set(&Tensor::from_vec(values, shape, var.device())?)?;
     Ok(())
 }
 
@@ -88,21 +110,11 @@ pub fn anchors_from_plans(
     cfg: &crate::config::CheckedConfig,
     scenes: &[lbebm_types::Scene],
 ) -> Result<(), ModelError> {
-    use crate::batch::{FrameSpec, SceneBatch};
     let a = cfg.model.anchors;
     if a == 0 {
         return Ok(());
     }
-    let b = SceneBatch::with_frame(
-        scenes,
-        FrameSpec::of(&cfg.model),
-        None,
-        &candle_core::Device::Cpu,
-    )?;
-    let futures = match b.future {
-        Some(f) => f.to_vec2::<f32>()?,
-        None => return Err(ModelError::Data("training windows without futures".into())),
-    };
+    let futures = futures_in_model_frame(cfg, scenes)?;
     let sg = &cfg.model.subgoals;
     let signs: &[f32] = if cfg.train.mirror {
         &[1.0, -1.0]
@@ -126,12 +138,7 @@ pub fn anchors_from_plans(
         )));
     }
     let centres = k_means_pp(&plans, a, cfg.train.seed, 50);
-    let data = vm.data().lock().expect("varmap lock poisoned");
-    let var = data.get("anchors").ok_or_else(|| {
-        ModelError::Data("model.anchors is set but anchors is not a variable".into())
-    })?;
-    var.set(&Tensor::from_vec(centres, (a, sg.len() * 2), var.device())?)?;
-    Ok(())
+    set_var(vm, "model.anchors", "anchors", centres, &[a, sg.len() * 2])
 }
 
 /// `k` centres of `rows` (row-major `[k, dim]`): k-means++ seeding from `seed`, then at
