@@ -88,6 +88,14 @@ fn snapshot(vm: &candle_nn::VarMap) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The variable `name` of `vm` (it shares its storage with the model's).
+fn var(vm: &candle_nn::VarMap, name: &str) -> candle_core::Var {
+    let data = vm.data().lock().unwrap();
+    data.get(name)
+        .unwrap_or_else(|| panic!("{name} is not a variable"))
+        .clone()
+}
+
 /// The largest absolute element of `t`.
 fn max_abs(t: &Tensor) -> f32 {
     t.abs()
@@ -441,11 +449,7 @@ fn fast_path_with_a_folded_trajectory_basis_agrees_with_the_tensor_path() {
     // mean: in each walker's heading frame it moves ahead and, with the mirror images
     // counted (`train.mirror`), not sideways.
     train::traj_basis_from_futures(&vm, &cfg, &sc).unwrap();
-    let bias = sorted_vars(&vm)
-        .into_iter()
-        .find(|(n, _)| n == "dec_traj_basis.bias")
-        .expect("the basis has a bias")
-        .1
+    let bias = var(&vm, "dec_traj_basis.bias")
         .as_tensor()
         .to_vec1::<f32>()
         .unwrap();
@@ -475,11 +479,8 @@ fn fast_path_with_plan_anchors_agrees_with_the_tensor_path() {
     let (m, vm) = build(&cfg, 14);
     let sc = scenes(6, 15);
     train::anchors_from_plans(&vm, &cfg, &sc).unwrap();
-    let anchors = sorted_vars(&vm)
-        .into_iter()
-        .find(|(n, _)| n == "anchors")
-        .expect("the anchors are a tensor of the checkpoint");
-    assert_eq!(anchors.1.dims(), [4, 2 * cfg.model.subgoals.len()]);
+    let anchors = var(&vm, "anchors");
+    assert_eq!(anchors.dims(), [4, 2 * cfg.model.subgoals.len()]);
     let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
     assert!(compared > 100, "only {compared} positions compared");
     assert!(worst < 1e-4, "positions differ by {worst} m");
@@ -488,8 +489,8 @@ fn fast_path_with_plan_anchors_agrees_with_the_tensor_path() {
     let before = fast.forecast(&sc, 6).unwrap();
     // 100 model units: 1.7 m. An untrained trajectory decoder reads its plan weakly,
     // so the samples move by millimetres, far beyond float rounding.
-    let shifted = (anchors.1.as_tensor() + 100.0).unwrap();
-    anchors.1.set(&shifted).unwrap();
+    let shifted = (anchors.as_tensor() + 100.0).unwrap();
+    anchors.set(&shifted).unwrap();
     let mut fast = LbebmPredictor::new(m, 5, "fast").unwrap();
     let after = fast.forecast(&sc, 6).unwrap();
     let moved = before[0].agents[0]
@@ -679,12 +680,9 @@ fn batch_in_parts(change: impl Fn(&mut Config)) {
     // than what one of them would give, which is finite and positive here.
     assert_eq!(l1.variety > 0.0, best_of > 0, "{l1:?}");
     if cfg.model.anchors > 0 {
-        let anchors = sorted_vars(&vm)
-            .into_iter()
-            .find(|(n, _)| n == "anchors")
-            .expect("the anchors are a variable");
+        let anchors = var(&vm, "anchors");
         let g = g1[0]
-            .get(anchors.1.as_tensor())
+            .get(anchors.as_tensor())
             .expect("the anchors get a gradient");
         let size = max_abs(g);
         assert!(size > 0.0, "the anchors' gradient is zero");
@@ -707,8 +705,8 @@ fn batch_in_parts(change: impl Fn(&mut Config)) {
             );
         }
         // The chains of each row get the same noise whatever the cut.
-        let d = (&z1 - &zp).unwrap().abs().unwrap().max_all().unwrap();
-        assert!(d.to_scalar::<f32>().unwrap() < 1e-4, "chains differ by {d}");
+        let d = max_abs(&(&z1 - &zp).unwrap());
+        assert!(d < 1e-4, "chains differ by {d}");
         let mut checked = 0;
         for (name, var) in sorted_vars(&vm) {
             let Some(whole) = g1[0].get(var.as_tensor()) else {
@@ -720,12 +718,8 @@ fn batch_in_parts(change: impl Fn(&mut Config)) {
                     sum = (sum + x).unwrap();
                 }
             }
-            let diff = (whole - &sum).unwrap().abs().unwrap().max_all().unwrap();
-            let scale = whole.abs().unwrap().max_all().unwrap();
-            let (diff, scale) = (
-                diff.to_scalar::<f32>().unwrap(),
-                scale.to_scalar::<f32>().unwrap(),
-            );
+            let diff = max_abs(&(whole - &sum).unwrap());
+            let scale = max_abs(whole);
             assert!(
                 diff <= 1e-4 * (1.0 + scale),
                 "{name}: {diff} (max |g| {scale})"
@@ -767,9 +761,7 @@ fn fused_layers_match_candles_generic_operations_forward_and_backward() {
     let (y1, g1) = run(true);
     let (y0, g0) = run(false);
     let close = |a: &Tensor, b: &Tensor, what: &str| {
-        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-        let s = b.abs().unwrap().max_all().unwrap();
-        let (d, s) = (d.to_scalar::<f32>().unwrap(), s.to_scalar::<f32>().unwrap());
+        let (d, s) = (max_abs(&(a - b).unwrap()), max_abs(b));
         assert!(s > 0.0, "{what}: all zero");
         assert!(d <= 1e-5 * s, "{what}: differs by {d} (max {s})");
     };
@@ -805,8 +797,7 @@ fn fused_gelu_matches_candles_exact_gelu_forward_and_backward() {
     };
     let ((y1, g1), (y0, g0)) = (run(true), run(false));
     for (a, b, what) in [(&y1, &y0, "value"), (&g1, &g0, "gradient")] {
-        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-        let d = d.to_scalar::<f32>().unwrap();
+        let d = max_abs(&(a - b).unwrap());
         assert!(d < 2e-5, "{what} differs by {d}");
     }
 }

@@ -52,8 +52,8 @@ pub fn traj_basis_from_futures(
     if r == 0 {
         return Ok(());
     }
-    let rows = futures_in_model_frame(cfg, scenes)?;
-    let (mean, basis) = principal_components(&rows, cfg.train.mirror, r);
+    let rows = training_futures(cfg, scenes)?;
+    let (mean, basis) = principal_components(&rows, r);
     set_var(
         vm,
         "model.traj_rank",
@@ -64,9 +64,10 @@ pub fn traj_basis_from_futures(
     set_var(vm, "model.traj_rank", "dec_traj_basis.bias", mean, &[D])
 }
 
-/// The training futures as the model sees them (each agent's frame), one row of
-/// `2 * PRED_LEN` coordinates per window.
-fn futures_in_model_frame(
+/// The training futures as training will see them: in the model's frame (each agent's),
+/// one row of `2 * PRED_LEN` coordinates per window, each followed by its mirror image
+/// with `train.mirror`.
+fn training_futures(
     cfg: &crate::config::CheckedConfig,
     scenes: &[lbebm_types::Scene],
 ) -> Result<Vec<Vec<f32>>, ModelError> {
@@ -78,9 +79,28 @@ fn futures_in_model_frame(
         &candle_core::Device::Cpu,
     )?;
     match b.future {
-        Some(f) => Ok(f.to_vec2::<f32>()?),
+        Some(f) => Ok(with_mirror_images(f.to_vec2::<f32>()?, cfg.train.mirror)),
         None => Err(ModelError::Data("training windows without futures".into())),
     }
+}
+
+/// `rows` of interleaved (x, y) coordinates, with `mirror` each followed by its mirror
+/// image across the x axis (y negated), as `train.mirror` shows training the scenes.
+fn with_mirror_images(rows: Vec<Vec<f32>>, mirror: bool) -> Vec<Vec<f32>> {
+    if !mirror {
+        return rows;
+    }
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    for row in rows {
+        let image = row
+            .iter()
+            .enumerate()
+            .map(|(j, &x)| if j % 2 == 1 { -x } else { x })
+            .collect();
+        out.push(row);
+        out.push(image);
+    }
+    out
 }
 
 /// Overwrites the variable `name`, which the setting `key` asked for, with `values`.
@@ -114,23 +134,11 @@ pub fn anchors_from_plans(
     if a == 0 {
         return Ok(());
     }
-    let futures = futures_in_model_frame(cfg, scenes)?;
     let sg = &cfg.model.subgoals;
-    let signs: &[f32] = if cfg.train.mirror {
-        &[1.0, -1.0]
-    } else {
-        &[1.0]
-    };
-    let mut plans = Vec::with_capacity(futures.len() * signs.len());
-    for f in &futures {
-        for &s in signs {
-            plans.push(
-                sg.iter()
-                    .flat_map(|&i| [f[2 * i], s * f[2 * i + 1]])
-                    .collect(),
-            );
-        }
-    }
+    let plans: Vec<Vec<f32>> = training_futures(cfg, scenes)?
+        .iter()
+        .map(|f| sg.iter().flat_map(|&i| [f[2 * i], f[2 * i + 1]]).collect())
+        .collect();
     if plans.len() < a {
         return Err(ModelError::Data(format!(
             "model.anchors = {a} but the training data hold {} plans",
@@ -211,30 +219,23 @@ fn k_means_pp(rows: &[Vec<f32>], k: usize, seed: u64, iters: usize) -> Vec<f32> 
     centres.into_iter().flatten().collect()
 }
 
-/// The mean of `rows` (with their mirror images y → −y when `mirror`) and, row-major
-/// `[dim, r]`, the first `r` principal directions, each times the standard deviation
-/// along it.
-fn principal_components(rows: &[Vec<f32>], mirror: bool, r: usize) -> (Vec<f32>, Vec<f32>) {
+/// The mean of `rows` and, row-major `[dim, r]`, the first `r` principal directions,
+/// each times the standard deviation along it.
+fn principal_components(rows: &[Vec<f32>], r: usize) -> (Vec<f32>, Vec<f32>) {
     let dim = rows.first().map_or(0, Vec::len);
-    let signs: &[f64] = if mirror { &[1.0, -1.0] } else { &[1.0] };
-    let flip = |x: f32, j: usize, s: f64| if j % 2 == 1 { x as f64 * s } else { x as f64 };
-    let count = (rows.len() * signs.len()).max(1) as f64;
+    let count = rows.len().max(1) as f64;
     let mut mean = vec![0.0f64; dim];
     for row in rows {
-        for &s in signs {
-            for (j, &x) in row.iter().enumerate() {
-                mean[j] += flip(x, j, s) / count;
-            }
+        for (j, &x) in row.iter().enumerate() {
+            mean[j] += x as f64 / count;
         }
     }
     let mut cov = nalgebra::DMatrix::<f64>::zeros(dim, dim);
     for row in rows {
-        for &s in signs {
-            let d: Vec<f64> = (0..dim).map(|j| flip(row[j], j, s) - mean[j]).collect();
-            for i in 0..dim {
-                for j in 0..dim {
-                    cov[(i, j)] += d[i] * d[j] / count;
-                }
+        let d: Vec<f64> = (0..dim).map(|j| row[j] as f64 - mean[j]).collect();
+        for i in 0..dim {
+            for j in 0..dim {
+                cov[(i, j)] += d[i] * d[j] / count;
             }
         }
     }
@@ -277,7 +278,7 @@ mod tests {
                 (0..24).map(|i| a * u[i] + b * v[i] + m[i]).collect()
             })
             .collect();
-        let (mean, basis) = principal_components(&rows, false, 2);
+        let (mean, basis) = principal_components(&rows, 2);
         let col = |k: usize| -> Vec<f64> { (0..24).map(|i| basis[i * 2 + k] as f64).collect() };
         let (c0, c1) = (col(0), col(1));
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
@@ -295,7 +296,7 @@ mod tests {
             assert!(res.sqrt() < 1e-3, "residual {res}");
         }
         // Mirroring makes the mean's y coordinates zero.
-        let (mm, _) = principal_components(&rows, true, 2);
+        let (mm, _) = principal_components(&with_mirror_images(rows, true), 2);
         assert!(
             mm.iter().skip(1).step_by(2).all(|y| y.abs() < 1e-5),
             "{mm:?}"
