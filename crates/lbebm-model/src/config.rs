@@ -57,14 +57,14 @@ pub struct ModelConfig {
     /// directly): the trajectory decoder writes this many coefficients of a basis of
     /// futures (a linear layer `dec_traj_basis`, rank → 24), as in EigenTrajectory's
     /// low-rank space. Training starts the basis at the principal components of the
-    /// training futures and their mean ([`crate::train::traj_basis_from_futures`]) and
+    /// training futures and their mean ([`crate::train::start_from_training_data`]) and
     /// trains it on. At prediction the basis is folded into the decoder's last layer,
     /// so it costs nothing there.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub traj_rank: usize,
     /// Plan anchors (0: off), as EigenTrajectory's: this many fixed sub-goal plans (a
     /// variable `anchors`, `[anchors, 2·subgoals]`, started at the k-means centres of the
-    /// training plans, [`crate::train::anchors_from_plans`], and trained on). The plan
+    /// training plans, [`crate::train::start_from_training_data`], and trained on). The plan
     /// decoder then reads the anchor beside `[c; z]` and writes the plan as the anchor
     /// plus a correction. Training decodes the posterior's latent at the anchor nearest
     /// the true plan; prediction spreads the candidates over the anchors in turn

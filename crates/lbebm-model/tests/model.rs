@@ -448,7 +448,7 @@ fn fast_path_with_a_folded_trajectory_basis_agrees_with_the_tensor_path() {
     // Started at the principal components of the training futures: the bias is their
     // mean: in each walker's heading frame it moves ahead and, with the mirror images
     // counted (`train.mirror`), not sideways.
-    train::traj_basis_from_futures(&vm, &cfg, &sc).unwrap();
+    train::start_from_training_data(&vm, &cfg, &sc).unwrap();
     let bias = var(&vm, "dec_traj_basis.bias")
         .as_tensor()
         .to_vec1::<f32>()
@@ -478,7 +478,7 @@ fn fast_path_with_plan_anchors_agrees_with_the_tensor_path() {
     let cfg = c.check().unwrap();
     let (m, vm) = build(&cfg, 14);
     let sc = scenes(6, 15);
-    train::anchors_from_plans(&vm, &cfg, &sc).unwrap();
+    train::start_from_training_data(&vm, &cfg, &sc).unwrap();
     let anchors = var(&vm, "anchors");
     assert_eq!(anchors.dims(), [4, 2 * cfg.model.subgoals.len()]);
     let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);

@@ -34,6 +34,23 @@ pub fn seeded_init(vm: &VarMap, seed: u64) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Sets the variables that start from the training data rather than the generator:
+/// the trajectory space's basis ([`traj_basis_from_futures`]) and the plan anchors
+/// ([`anchors_from_plans`]), from the training futures, taken once for both. Nothing to
+/// do, and no data read, when both are off.
+pub fn start_from_training_data(
+    vm: &VarMap,
+    cfg: &crate::config::CheckedConfig,
+    scenes: &[lbebm_types::Scene],
+) -> Result<(), ModelError> {
+    if cfg.model.traj_rank == 0 && cfg.model.anchors == 0 {
+        return Ok(());
+    }
+    let futures = training_futures(cfg, scenes)?;
+    traj_basis_from_futures(vm, cfg, &futures)?;
+    anchors_from_plans(vm, cfg, &futures)
+}
+
 /// With `model.traj_rank` r > 0, sets the trajectory space's basis (`dec_traj_basis`)
 /// to the principal components of the training futures in the model's frame, each
 /// scaled by its standard deviation, and its bias to their mean: the decoder then starts
@@ -41,10 +58,10 @@ pub fn seeded_init(vm: &VarMap, seed: u64) -> Result<(), ModelError> {
 /// having to find that space from a random basis first. With `train.mirror`, the
 /// mirrored futures count too, as training will see them. The basis is trained on from
 /// there.
-pub fn traj_basis_from_futures(
+fn traj_basis_from_futures(
     vm: &VarMap,
     cfg: &crate::config::CheckedConfig,
-    scenes: &[lbebm_types::Scene],
+    futures: &[Vec<f32>],
 ) -> Result<(), ModelError> {
     use lbebm_types::PRED_LEN;
     const D: usize = PRED_LEN * 2;
@@ -52,8 +69,7 @@ pub fn traj_basis_from_futures(
     if r == 0 {
         return Ok(());
     }
-    let rows = training_futures(cfg, scenes)?;
-    let (mean, basis) = principal_components(&rows, r);
+    let (mean, basis) = principal_components(futures, r);
     set_var(
         vm,
         "model.traj_rank",
@@ -125,17 +141,17 @@ fn set_var(
 /// EigenTrajectory takes its anchors from the training futures. k-means++ from a
 /// generator seeded by `train.seed`, then Lloyd's iterations: deterministic. The anchors
 /// are trained on from there.
-pub fn anchors_from_plans(
+fn anchors_from_plans(
     vm: &VarMap,
     cfg: &crate::config::CheckedConfig,
-    scenes: &[lbebm_types::Scene],
+    futures: &[Vec<f32>],
 ) -> Result<(), ModelError> {
     let a = cfg.model.anchors;
     if a == 0 {
         return Ok(());
     }
     let sg = &cfg.model.subgoals;
-    let plans: Vec<Vec<f32>> = training_futures(cfg, scenes)?
+    let plans: Vec<Vec<f32>> = futures
         .iter()
         .map(|f| sg.iter().flat_map(|&i| [f[2 * i], f[2 * i + 1]]).collect())
         .collect();

@@ -10,7 +10,7 @@ mod replay;
 
 pub use adam::Adam;
 pub use ema::Ema;
-pub use init::{anchors_from_plans, seeded_init, traj_basis_from_futures};
+pub use init::{seeded_init, start_from_training_data};
 pub use loss::{batch_grads, batch_grads_kl, kl_weight, Losses};
 pub use replay::Replay;
 
@@ -204,8 +204,7 @@ pub fn train(
     }
     let (model, vm) = checkpoint::build(cfg, run.device)?;
     seeded_init(&vm, t.seed)?;
-    traj_basis_from_futures(&vm, cfg, train)?;
-    anchors_from_plans(&vm, cfg, train)?;
+    start_from_training_data(&vm, cfg, train)?;
     let mut adam = Adam::new(&vm, t.lr)?;
     adam.weight_decay = t.weight_decay;
     let mut ema = if t.ema > 0.0 {
