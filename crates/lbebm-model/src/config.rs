@@ -357,6 +357,13 @@ pub struct TrainConfig {
     /// Weight of the best-of-many term (per agent, like the trajectory loss).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub variety_coef: f64,
+    /// Extra weight of the last step in the best-of-many error (0: off): each sample's
+    /// error is its mean squared error over the 12 steps plus this times the squared
+    /// error of its end point (mean over x and y), both in choosing the best sample and
+    /// in the term itself. Best-of-20 FDE counts the end point alone, and where the
+    /// walker ends up is what the 12-step mean weighs least.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub variety_endpoint: f64,
     /// σ (metres, per coordinate) of Gaussian noise added to the observed positions of
     /// training agents (0: off); the futures stay clean. Real trackers jitter (the BIWI
     /// recordings, ETH and HOTEL, do by about 0.02–0.04 m), the UCY training scenes
@@ -427,6 +434,7 @@ impl Default for TrainConfig {
             variety_samples: 0,
             kld_warmup: 0,
             variety_coef: 1.0,
+            variety_endpoint: 0.0,
             obs_noise: 0.0,
             weight_decay: 0.0,
             ema: 0.0,
@@ -639,6 +647,7 @@ impl Config {
             ("subgoal_coef", t.subgoal_coef),
             ("scale_sigma", t.scale_sigma),
             ("variety_coef", t.variety_coef),
+            ("variety_endpoint", t.variety_endpoint),
             ("obs_noise", t.obs_noise),
             ("weight_decay", t.weight_decay),
         ] {
@@ -651,6 +660,13 @@ impl Config {
                 "train.anchor_wta ({}) must be at most model.anchors ({}; 0: off)",
                 t.anchor_wta, m.anchors
             )));
+        }
+        if t.variety_endpoint > 0.0 && t.anchor_wta == 0 && t.variety_samples == 0 {
+            return Err(bad(
+                "train.variety_endpoint weighs the best-of-many term: it needs \
+                 train.variety_samples (or train.anchor_wta)"
+                    .into(),
+            ));
         }
         if t.anchor_wta > 0 && t.variety_samples > 0 {
             return Err(bad(
@@ -729,6 +745,26 @@ mod tests {
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("val_candidates = 120"));
         assert!(!Config::default().to_toml().contains("val_candidates"));
+    }
+
+    #[test]
+    fn the_end_point_weight_needs_best_of_many_and_is_unwritten_when_off() {
+        for text in [
+            "[train]\nvariety_endpoint = 1.0\n",
+            "[train]\nvariety_samples = 8\nvariety_endpoint = -1.0\n",
+        ] {
+            let e = Config::from_toml(text)
+                .unwrap()
+                .check()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("train.variety_endpoint"), "{text}: {e}");
+        }
+        let c =
+            Config::from_toml("[train]\nvariety_samples = 8\nvariety_endpoint = 2.0\n").unwrap();
+        assert!(c.clone().check().is_ok());
+        assert!(c.to_toml().contains("variety_endpoint = 2.0"));
+        assert!(!Config::default().to_toml().contains("variety_endpoint"));
     }
 
     #[test]

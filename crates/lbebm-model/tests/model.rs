@@ -636,6 +636,58 @@ fn best_of_many_in_parts_has_the_whole_batchs_loss_and_gradient() {
     batch_in_parts(|c| c.train.variety_samples = 3);
 }
 
+/// The same with the end point weighted up in the best-of-many error.
+#[test]
+fn best_of_many_with_the_end_point_weighted_in_parts_has_the_whole_batchs_loss_and_gradient() {
+    batch_in_parts(|c| {
+        c.train.variety_samples = 3;
+        c.train.variety_endpoint = 2.0;
+    });
+}
+
+/// Weighting the end point up adds to the best-of-many error and to nothing else: the
+/// same weights and random numbers give the same other terms, and a larger best of many
+/// (the minimum of error plus a positive end-point error exceeds the minimum of the
+/// error alone).
+#[test]
+fn the_end_point_weight_adds_to_the_best_of_many_term_only() {
+    use lbebm_model::model::TrainNoise;
+    let data = scenes(12, 21);
+    let n: usize = data.iter().map(Scene::len).sum();
+    let losses = |endpoint: f64| {
+        let mut cfg = small_cfg().into_inner();
+        cfg.train.variety_samples = 3;
+        cfg.train.variety_endpoint = endpoint;
+        let cfg = cfg.check().unwrap();
+        let (model, _vm) = build(&cfg, 5);
+        let mut rng = StdRng::seed_from_u64(9);
+        let z0 = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
+        let noise =
+            TrainNoise::draw_with_variety(&mut rng, n, cfg.model.zdim, cfg.langevin.steps, 3);
+        let (l, _, _) =
+            train::batch_grads(&model, &data, None, &z0, &noise, 1, &Device::Cpu).unwrap();
+        l
+    };
+    let (plain, weighted) = (losses(0.0), losses(2.0));
+    for (a, b) in [
+        (plain.plan, weighted.plan),
+        (plain.future, weighted.future),
+        (plain.kld, weighted.kld),
+        (plain.cd, weighted.cd),
+    ] {
+        assert!(
+            (a - b).abs() <= 1e-6 * (1.0 + a.abs()),
+            "{plain:?} vs {weighted:?}"
+        );
+    }
+    assert!(
+        weighted.variety > plain.variety * 1.01,
+        "{} vs {}",
+        weighted.variety,
+        plain.variety
+    );
+}
+
 /// The same with plan anchors and winner takes all over the nearest of them: the
 /// nearest anchors are chosen per agent, so the cut changes nothing, and the anchors
 /// themselves get their gradient.

@@ -24,7 +24,8 @@ pub struct Losses {
     /// Sub-goals against the predicted trajectory's (mean squared error).
     pub subgoal: f64,
     /// Best of many: the smallest squared error among the prior's samples (mean over
-    /// agents and coordinates; 0 when off).
+    /// agents and coordinates, plus the end point's weighted by `variety_endpoint`; 0
+    /// when off).
     #[serde(default)]
     pub variety: f64,
 }
@@ -71,7 +72,12 @@ fn part_loss(
         Some(v) => {
             let (n, m, d) = v.dims3()?;
             let truth = future.unsqueeze(1)?.broadcast_as((n, m, d))?;
-            let per_sample = (v - truth)?.sqr()?.mean(2)?;
+            let sq = (v - truth)?.sqr()?;
+            let mut per_sample = sq.mean(2)?;
+            if t.variety_endpoint > 0.0 {
+                let end = (sq.narrow(2, d - 2, 2)?.mean(2)? * t.variety_endpoint)?;
+                per_sample = (per_sample + end)?;
+            }
             Some(per_sample.min(1)?.mean_all()?)
         }
         None => None,
