@@ -702,6 +702,15 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The error that checking the config written as `text` gives (it must fail).
+    fn rejection(text: &str) -> String {
+        Config::from_toml(text)
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn toml_round_trip_and_validation() {
         let c = Config::default();
@@ -734,11 +743,7 @@ mod tests {
             "[train]\nval_candidates = 120\n",
             "[train]\nval_covering = true\nval_candidates = 20\n",
         ] {
-            let e = Config::from_toml(text)
-                .unwrap()
-                .check()
-                .unwrap_err()
-                .to_string();
+            let e = rejection(text);
             assert!(e.contains("train.val_candidates"), "{text}: {e}");
         }
         let c = Config::from_toml("[train]\nval_covering = true\nval_candidates = 120\n").unwrap();
@@ -753,11 +758,7 @@ mod tests {
             "[train]\nvariety_endpoint = 1.0\n",
             "[train]\nvariety_samples = 8\nvariety_endpoint = -1.0\n",
         ] {
-            let e = Config::from_toml(text)
-                .unwrap()
-                .check()
-                .unwrap_err()
-                .to_string();
+            let e = rejection(text);
             assert!(e.contains("train.variety_endpoint"), "{text}: {e}");
         }
         let c =
@@ -781,11 +782,7 @@ mod tests {
                 "train.variety_samples",
             ),
         ] {
-            let e = Config::from_toml(text)
-                .unwrap()
-                .check()
-                .unwrap_err()
-                .to_string();
+            let e = rejection(text);
             assert!(e.contains(key), "{text}: {e}");
         }
         let c = Config::from_toml("[model]\nanchors = 20\n[train]\nanchor_wta = 4\n").unwrap();
