@@ -651,7 +651,6 @@ fn best_of_many_with_the_end_point_weighted_in_parts_has_the_whole_batchs_loss_a
 /// error alone).
 #[test]
 fn the_end_point_weight_adds_to_the_best_of_many_term_only() {
-    use lbebm_model::model::TrainNoise;
     let data = scenes(12, 21);
     let n: usize = data.iter().map(Scene::len).sum();
     let losses = |endpoint: f64| {
@@ -660,10 +659,7 @@ fn the_end_point_weight_adds_to_the_best_of_many_term_only() {
         cfg.train.variety_endpoint = endpoint;
         let cfg = cfg.check().unwrap();
         let (model, _vm) = build(&cfg, 5);
-        let mut rng = StdRng::seed_from_u64(9);
-        let z0 = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
-        let noise =
-            TrainNoise::draw_with_variety(&mut rng, n, cfg.model.zdim, cfg.langevin.steps, 3);
+        let (z0, noise) = chains_start(&cfg, n);
         let (l, _, _) =
             train::batch_grads(&model, &data, None, &z0, &noise, 1, &Device::Cpu).unwrap();
         l
@@ -699,8 +695,23 @@ fn anchors_with_winner_takes_all_in_parts_have_the_whole_batchs_loss_and_gradien
     });
 }
 
+/// The training chains' start for `n` agents, and the batch's noise (with the config's
+/// best-of-many chains), from one fixed generator: two runs of a batch that get these
+/// differ only by what the test changes.
+fn chains_start(cfg: &CheckedConfig, n: usize) -> (Tensor, lbebm_model::model::TrainNoise) {
+    let mut rng = StdRng::seed_from_u64(9);
+    let z0 = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
+    let noise = lbebm_model::model::TrainNoise::draw_with_variety(
+        &mut rng,
+        n,
+        cfg.model.zdim,
+        cfg.langevin.steps,
+        cfg.train.variety_samples,
+    );
+    (z0, noise)
+}
+
 fn batch_in_parts(change: impl Fn(&mut Config)) {
-    use lbebm_model::model::TrainNoise;
     let mut cfg = small_cfg().into_inner();
     change(&mut cfg);
     let cfg = cfg.check().unwrap();
@@ -709,10 +720,7 @@ fn batch_in_parts(change: impl Fn(&mut Config)) {
     let (model, vm) = build(&cfg, 5);
     let data = scenes(12, 21);
     let n: usize = data.iter().map(Scene::len).sum();
-    let mut rng = StdRng::seed_from_u64(9);
-    let z0 = randn(&mut rng, (n, cfg.model.zdim), 2.0, &Device::Cpu).unwrap();
-    let noise =
-        TrainNoise::draw_with_variety(&mut rng, n, cfg.model.zdim, cfg.langevin.steps, variety);
+    let (z0, noise) = chains_start(&cfg, n);
     let angles: Vec<f32> = (0..data.len()).map(|i| i as f32 * 0.5).collect();
     let run = |parts| {
         train::batch_grads(
