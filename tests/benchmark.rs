@@ -41,8 +41,9 @@ fn shipped_eth_checkpoint_reproduces_the_readme_numbers() {
     assert_eq!(g["windows"], row["windows"]);
     // Exactly on a machine whose CPU kernels are those that made docs/results.json;
     // elsewhere the float rounding of the products differs, the Langevin chains carry it
-    // into other samples, and only the statistics agree (FDE 0.653 with the avx2+fma
-    // kernels against 0.659 with avx512f on this split, 300 candidates per agent).
+    // into other samples, and only the statistics agree (the eth weights before the end
+    // point was weighted in best of many: FDE 0.653 with the avx2+fma kernels against 0.659
+    // with avx512f, 300 candidates per agent).
     let same = got["kernels"] == want["kernels"];
     if !same {
         eprintln!(
