@@ -189,13 +189,6 @@ pub struct RankConfig {
     /// centre itself (the mean of its cluster).
     #[serde(default, skip_serializing_if = "Cover::is_member")]
     pub cover: Cover,
-    /// Each candidate counts in the k-means centres with the weight `density^−cover_tail`
-    /// (the kernel density of [`RankMethod::Density`], whatever the method; 0: every
-    /// candidate alike). Above 0 the covering samples move out from the cloud's core
-    /// towards its tails, where the truth lies more often than the candidates' own
-    /// spread says if the cloud is too confident.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub cover_tail: f32,
     /// The factor, in (0, 1], that the observed velocity is multiplied by at each
     /// predicted step of the motion prior (`cv_sigma`) and the blend (`cv_blend`):
     /// 1 is constant velocity. Below 1 the guess slows down along the way, as the mean
@@ -257,7 +250,6 @@ impl Default for RankConfig {
             cv_blend_last: None,
             guess_extra: false,
             cover: Cover::Member,
-            cover_tail: 0.0,
             cv_decay: 1.0,
             cv_window: 1,
             cv_tolerance: 0.0,
@@ -626,7 +618,6 @@ impl Config {
             (r.cv_tolerance, "cv_tolerance"),
             (r.cv_slowing, "cv_slowing"),
             (r.cv_slowing_from, "cv_slowing_from"),
-            (r.cover_tail, "cover_tail"),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(bad(format!("rank.{n} must be a non-negative number")));
@@ -635,11 +626,6 @@ impl Config {
         if r.method == RankMethod::Density && r.bandwidth == 0.0 {
             return Err(bad(
                 "rank.bandwidth must be positive for the density method".into(),
-            ));
-        }
-        if r.cover_tail > 0.0 && r.bandwidth == 0.0 {
-            return Err(bad(
-                "rank.bandwidth must be positive for rank.cover_tail (it weighs by density)".into(),
             ));
         }
         pos(t.batch_agents, "train.batch_agents")?;

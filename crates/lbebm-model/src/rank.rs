@@ -23,17 +23,15 @@ fn row(cands: &[f32], i: usize) -> &[f32] {
 /// whole trajectories (farthest-point start from the lowest-energy candidate, so it is
 /// deterministic), then the member nearest each centre. Returns candidate indices.
 pub fn covering(cands: &[f32], energies: &[f32], k_out: usize) -> Vec<usize> {
-    k_means(cands, energies, None, k_out, false).0
+    k_means(cands, energies, k_out, false).0
 }
 
 /// [`covering`]'s k-means: the member nearest each centre, and, when `keep_centres`
 /// asks for them, the centres themselves (with `k_out` ≥ the candidates, every candidate
-/// is its own centre); otherwise an empty list. With `weights` (one per candidate) each
-/// centre is its members' weighted mean.
+/// is its own centre); otherwise an empty list.
 fn k_means(
     cands: &[f32],
     energies: &[f32],
-    weights: Option<&[f32]>,
     k_out: usize,
     keep_centres: bool,
 ) -> (Vec<usize>, Vec<Vec<f32>>) {
@@ -76,23 +74,8 @@ fn k_means(
             if members.is_empty() {
                 continue;
             }
-            match weights {
-                None => {
-                    for (d, v) in centre.iter_mut().enumerate() {
-                        *v = members.iter().map(|&i| cands[i * D + d]).sum::<f32>()
-                            / members.len() as f32;
-                    }
-                }
-                Some(w) => {
-                    let total: f32 = members.iter().map(|&i| w[i]).sum();
-                    for (d, v) in centre.iter_mut().enumerate() {
-                        *v = members
-                            .iter()
-                            .map(|&i| w[i] * cands[i * D + d])
-                            .sum::<f32>()
-                            / total;
-                    }
-                }
+            for (d, v) in centre.iter_mut().enumerate() {
+                *v = members.iter().map(|&i| cands[i * D + d]).sum::<f32>() / members.len() as f32;
             }
         }
     }
@@ -154,7 +137,17 @@ fn scores_towards(
     match cfg.method {
         RankMethod::Energy => energies.iter().map(|e| -e).collect(),
         RankMethod::Density => {
-            let mut s = log_density(cfg, cands, scale);
+            // Kernel on the mean squared distance per step, in model units.
+            let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
+            let mut s: Vec<f32> = (0..k)
+                .map(|i| {
+                    let ri = row(cands, i);
+                    let logs: Vec<f32> = (0..k)
+                        .map(|j| -dist2(ri, row(cands, j)) / (2.0 * h2))
+                        .collect();
+                    log_sum_exp(&logs)
+                })
+                .collect();
             if cfg.cv_sigma > 0.0 {
                 let p2 = (cfg.cv_sigma * scale).powi(2) * PRED_LEN as f32;
                 for (i, si) in s.iter_mut().enumerate() {
@@ -164,23 +157,6 @@ fn scores_towards(
             s
         }
     }
-}
-
-/// The log of the candidates' Gaussian kernel density at each candidate (unnormalised),
-/// over whole trajectories: the kernel on the mean squared distance per step, bandwidth
-/// `cfg.bandwidth` metres, in model units (`scale` per metre).
-fn log_density(cfg: &RankConfig, cands: &[f32], scale: f32) -> Vec<f32> {
-    let k = cands.len() / D;
-    let h2 = (cfg.bandwidth * scale).powi(2) * PRED_LEN as f32;
-    (0..k)
-        .map(|i| {
-            let ri = row(cands, i);
-            let logs: Vec<f32> = (0..k)
-                .map(|j| -dist2(ri, row(cands, j)) / (2.0 * h2))
-                .collect();
-            log_sum_exp(&logs)
-        })
-        .collect()
 }
 
 /// Steps the observed velocity is averaged over: `cfg.cv_window`, or, with
@@ -314,24 +290,13 @@ pub fn choose(
     let guess = cfg.mode_first && cfg.method == RankMethod::Density;
     let best = (0..s.len()).max_by(|&i, &j| s[i].total_cmp(&s[j]));
     let want = cfg.cover == Cover::Centre;
-    // density^−cover_tail, relative to the densest candidate's: 1 there, more elsewhere
-    // (at most the number of candidates to the power cover_tail, since every candidate's
-    // density holds at least its own kernel).
-    let tail = (cfg.cover_tail > 0.0).then(|| {
-        let dens = log_density(cfg, cands, scale);
-        let top = dens.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        dens.iter()
-            .map(|d| (cfg.cover_tail * (top - d)).exp())
-            .collect::<Vec<f32>>()
-    });
-    let w = tail.as_deref();
     let (mut chosen, centres) = match best {
         // the guess in a slot of its own, beside K - 1 covering samples (unless the cover
         // already holds it: then the usual K)
         Some(b) if guess && cfg.guess_extra && k_out >= 2 => {
-            let (mut c, mut m) = k_means(cands, energies, w, k_out - 1, want);
+            let (mut c, mut m) = k_means(cands, energies, k_out - 1, want);
             if c.contains(&b) {
-                (c, m) = k_means(cands, energies, w, k_out, want);
+                (c, m) = k_means(cands, energies, k_out, want);
             } else {
                 c.push(b);
                 if want {
@@ -340,7 +305,7 @@ pub fn choose(
             }
             (c, m)
         }
-        _ => k_means(cands, energies, w, k_out, want),
+        _ => k_means(cands, energies, k_out, want),
     };
     // Empty unless the centres were asked for.
     let mut rows = centres;
@@ -618,40 +583,6 @@ mod tests {
         // Members as drawn: no rows of their own.
         cfg.cover = Cover::Member;
         assert_eq!(choose(&cfg, &c, &e, &obs, 1.0, 3).rows, None);
-    }
-
-    #[test]
-    fn tail_weight_moves_the_centre_from_the_core_towards_the_fringe() {
-        // A dense core of five near y = 0 and one candidate out at y = 3 (metres, scale
-        // 1): with one slot, the centre is the cloud's mean without the weight and moves
-        // out as the weight grows, never past the fringe.
-        let ys = [0.0, 0.02, -0.02, 0.01, -0.01, 3.0];
-        let c: Vec<f32> = ys.iter().flat_map(|&y| line(1.0, y)).collect();
-        let e = vec![0.0; ys.len()];
-        let obs = vec![0.0; 2 * OBS_LEN];
-        let centre_y = |tail: f32| {
-            let cfg = RankConfig {
-                cover: Cover::Centre,
-                cover_tail: tail,
-                ..RankConfig::default()
-            };
-            let rows = choose(&cfg, &c, &e, &obs, 1.0, 1).rows.expect("centres");
-            rows[0][1]
-        };
-        let mean = ys.iter().sum::<f32>() / ys.len() as f32;
-        assert!((centre_y(0.0) - mean).abs() < 1e-6);
-        // By hand for 1: each weight is the densest candidate's density over its own.
-        let dens = log_density(&RankConfig::default(), &c, 1.0);
-        let top = dens.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let w: Vec<f32> = dens.iter().map(|d| (top - d).exp()).collect();
-        let by_hand = ys.iter().zip(&w).map(|(y, w)| y * w).sum::<f32>() / w.iter().sum::<f32>();
-        assert!(
-            (centre_y(1.0) - by_hand).abs() < 1e-5,
-            "{} vs {by_hand}",
-            centre_y(1.0)
-        );
-        let (a, b, d) = (centre_y(0.0), centre_y(0.5), centre_y(1.0));
-        assert!(a < b && b < d && d < 3.0, "{a} {b} {d}");
     }
 
     #[test]
