@@ -928,3 +928,113 @@ fn validation_with_fewer_candidates_validates_as_prediction_with_that_many() {
     assert_eq!(fewer, with(30, 0));
     assert_ne!(fewer, with(200, 0));
 }
+
+/// An ensemble's members are trained exactly as each would be alone (member `i` with seed
+/// `seed + i`), the checkpoint holds them all under their own names, and the pooled
+/// sampler draws each member's share from the one noise stream in member order.
+#[test]
+fn ensemble_members_train_as_alone_and_draw_their_shares_in_turn() {
+    use lbebm_model::sampler;
+    let mut c = small_cfg().into_inner();
+    c.train.epochs = 2;
+    c.train.batch_agents = 8;
+    c.model.members = 2;
+    let cfg = c.check().unwrap();
+    let data = scenes(6, 10);
+    let go = |cfg: CheckedConfig, out: &std::path::Path| {
+        train::train_members(
+            TrainRun {
+                cfg,
+                out,
+                device: &Device::Cpu,
+                resume: false,
+                trained_on: "synthetic".into(),
+            },
+            &data,
+            &data[..2],
+            &mut Quiet,
+        )
+        .unwrap()
+    };
+    let ens = tempfile::tempdir().unwrap();
+    let s = go(cfg.clone(), ens.path());
+    assert_eq!(s.members.len(), 2);
+    assert_eq!(s.epochs_run, 4);
+    let alone = tempfile::tempdir().unwrap();
+    go(cfg.member(1), alone.path());
+    assert_eq!(
+        std::fs::read(alone.path().join(checkpoint::WEIGHTS)).unwrap(),
+        std::fs::read(ens.path().join("member1").join(checkpoint::WEIGHTS)).unwrap(),
+        "member 1 must be the run its config trains alone"
+    );
+    let meta = checkpoint::load_meta(ens.path());
+    assert_eq!(meta.members.len(), 2);
+    assert!(meta.val_ade.is_some_and(f64::is_finite));
+
+    let l = checkpoint::load(ens.path(), &Device::Cpu).unwrap();
+    assert_eq!(l.extra.len(), 1);
+    assert_eq!(l.config, cfg);
+    let m1 = checkpoint::load(&ens.path().join("member1"), &Device::Cpu).unwrap();
+    // The pool: member 0's share first, then member 1's, from the same stream.
+    let sc = scenes(3, 11);
+    let b = SceneBatch::new(&sc, 60.0, None, &Device::Cpu).unwrap();
+    let obs = b.obs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let draw = |k| Draw {
+        k,
+        steps: 5,
+        diffusion: Diffusion::On,
+    };
+    let pool = sampler::build_pool(&[l.model.clone(), l.extra[0].clone()], Backend::Cpu).unwrap();
+    let (fut, en) = pool
+        .sample(&b, &obs, draw(5), &mut StdRng::seed_from_u64(4))
+        .unwrap();
+    let mut rng = StdRng::seed_from_u64(4);
+    let (f0, e0) = sampler::build(&l.model, Backend::Cpu)
+        .unwrap()
+        .sample(&b, &obs, draw(3), &mut rng)
+        .unwrap();
+    let (f1, e1) = sampler::build(&m1.model, Backend::Cpu)
+        .unwrap()
+        .sample(&b, &obs, draw(2), &mut rng)
+        .unwrap();
+    const D: usize = PRED_LEN * 2;
+    for a in 0..b.len() {
+        assert_eq!(&en[a * 5..a * 5 + 3], &e0[a * 3..a * 3 + 3]);
+        assert_eq!(&en[a * 5 + 3..a * 5 + 5], &e1[a * 2..a * 2 + 2]);
+        assert_eq!(
+            &fut[a * 5 * D..(a * 5 + 3) * D],
+            &f0[a * 3 * D..(a * 3 + 3) * D]
+        );
+        assert_eq!(
+            &fut[(a * 5 + 3) * D..(a * 5 + 5) * D],
+            &f1[a * 2 * D..(a * 2 + 2) * D]
+        );
+    }
+    // The two members really differ, and one model in a pool draws as it does alone.
+    assert_ne!(&f0[..2 * D], &f1[..2 * D]);
+    let one = sampler::build_pool(std::slice::from_ref(&l.model), Backend::Cpu).unwrap();
+    let (g, _) = one
+        .sample(&b, &obs, draw(3), &mut StdRng::seed_from_u64(4))
+        .unwrap();
+    assert_eq!(g, f0);
+
+    // Folders trained with another member's config are refused, naming the folder.
+    let e = checkpoint::save_members(
+        tempfile::tempdir().unwrap().path(),
+        &[ens.path().join("member1"), ens.path().join("member0")],
+        &cfg,
+        &Meta::default(),
+    )
+    .expect_err("members in the wrong order must be refused")
+    .to_string();
+    assert!(e.contains("member1") && e.contains("member 0"), "{e}");
+    // A member's tensor missing from the file is named.
+    let mut cut = cfg.clone().into_inner();
+    cut.model.members = 3;
+    std::fs::write(ens.path().join(checkpoint::CONFIG), cut.to_toml()).unwrap();
+    let e = checkpoint::load(ens.path(), &Device::Cpu)
+        .err()
+        .expect("a missing member must fail")
+        .to_string();
+    assert!(e.contains("missing tensor member2."), "{e}");
+}
