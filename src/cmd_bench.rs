@@ -150,22 +150,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let threads = candle_core::utils::get_num_threads();
     let warm = a.warmup;
     // Prediction.
-    // Every network of the checkpoint (an ensemble's members share the candidates).
-    let mut models = match &a.model {
-        Some(m) => {
-            let ck = load_model(Some(m), &dev)?.0;
-            std::iter::once(ck.model).chain(ck.extra).collect()
-        }
+    let mut model = match &a.model {
+        Some(m) => load_model(Some(m), &dev)?.0.model,
         None => {
             let (m, vm) = checkpoint::build(&Config::default().check()?, &dev)?;
             seeded_init(&vm, 1)?;
-            vec![m]
+            m
         }
     };
-    for m in &mut models {
-        m.device_noise = a.device_noise;
-    }
-    let mut p = LbebmPredictor::ensemble(models, 7, "bench")?;
+    model.device_noise = a.device_noise;
+    let mut p = LbebmPredictor::new(model, 7, "bench")?;
     let scenes = synthetic(a.agents, a.scene_agents, 1);
     let batches = lbebm_eval::scene_batches(&scenes, a.batch_agents);
     let mut times = Vec::with_capacity(a.reps);

@@ -9,7 +9,7 @@ use lbebm_data::{load_part, Part, Split};
 use lbebm_eval::{
     average, evaluate, stretched, with_obs_noise, ConstantVelocity, Predictor, Score, TopOne,
 };
-use lbebm_model::checkpoint;
+use lbebm_model::{checkpoint, LbebmPredictor};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -112,7 +112,7 @@ fn predictor(a: &EvalArgs, split: Split, dev: &lbebm_model::Device) -> Result<Bo
     }
     let dir = checkpoint_for(Path::new(&a.model), split)?;
     let ck = checkpoint::load(&dir, dev).with_context(|| format!("loading {}", dir.display()))?;
-    let mut p = ck.into_predictor(a.seed, dir.display().to_string())?;
+    let mut p = LbebmPredictor::new(ck.model, a.seed, dir.display().to_string())?;
     if let Some(s) = a.steps {
         p.set_steps(s);
     }

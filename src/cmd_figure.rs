@@ -6,7 +6,7 @@ use crate::plot::{self, Panel, PlotAgent};
 use anyhow::{Context, Result};
 use clap::Args;
 use lbebm_data::{load_part, Part, Split};
-use lbebm_model::checkpoint;
+use lbebm_model::{checkpoint, LbebmPredictor};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -55,7 +55,7 @@ pub fn run(a: FigureArgs) -> Result<()> {
     let picked: Vec<_> = (0..n)
         .map(|i| pool[(2 * i + 1) * pool.len() / (2 * n)].clone())
         .collect();
-    let mut p = ck.into_predictor(a.seed, dir.display().to_string())?;
+    let mut p = LbebmPredictor::new(ck.model, a.seed, dir.display().to_string())?;
     let fc = p.forecast(&picked, a.samples)?;
     let pt = |v: &lbebm_types::Vec2| (v.x as f64, v.y as f64);
     let panels: Vec<Panel> = picked

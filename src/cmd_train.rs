@@ -73,9 +73,6 @@ impl Observer for Bars {
             pb.inc(1);
         }
     }
-    fn member_start(&mut self, i: usize, n: usize) {
-        eprintln!("ensemble member {} of {n}", i + 1);
-    }
     fn validating(&mut self, scenes: usize) {
         if let Some(pb) = &self.pb {
             pb.finish_and_clear();
@@ -178,7 +175,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         n: 0,
         run: Losses::default(),
     };
-    let s = train::train_members(
+    let s = train::train(
         TrainRun {
             cfg,
             out: &a.out,
@@ -190,12 +187,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
         &va,
         &mut obs,
     )?;
-    for (i, m) in s.members.iter().enumerate() {
-        println!(
-            "member {i}: {} epochs in {:.0} s; best epoch {} with val ADE {:.3} FDE {:.3}",
-            m.epochs_run, m.seconds, m.best_epoch, m.best_val_ade, m.best_val_fde
-        );
-    }
     println!(
         "done: {} epochs in {:.0} s; best epoch {} with val ADE {:.3} FDE {:.3}; checkpoint in {}",
         s.epochs_run,

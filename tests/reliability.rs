@@ -1276,69 +1276,6 @@ fn resume_refuses_a_different_model_and_a_missing_state() {
     assert_eq!(saved_epoch(&out), Some(1), "the state file was not touched");
 }
 
-/// An ensemble (`model.members = 2`) trains its members in turn into `member0/` and
-/// `member1/`, each as a one-network run of its own seed; `predict` reads the pool as one
-/// checkpoint; `--resume` after a finished run retrains nothing.
-#[test]
-fn an_ensemble_trains_its_members_in_turn_predicts_and_resumes_without_retraining() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = write(
-        d.path(),
-        "ens.toml",
-        TINY.replace("nl_rounds = 1\n", "nl_rounds = 1\nmembers = 2\n")
-            .as_bytes(),
-    );
-    let out = d.path().join("ck");
-    let o = run(&mut train_cmd(&cfg, &out, &["--epochs", "2"]));
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        text.contains("member 0:") && text.contains("member 1:"),
-        "{text}"
-    );
-    let ck: String = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(ck.contains("members = 2"), "{ck}");
-    for (i, seed) in [(0, 1), (1, 2)] {
-        let m = std::fs::read_to_string(out.join(format!("member{i}/config.toml"))).unwrap();
-        assert!(!m.contains("members"), "member {i} is one network: {m}");
-        assert!(m.contains(&format!("seed = {seed}")), "member {i}: {m}");
-        assert_eq!(saved_epoch(&out.join(format!("member{i}"))), Some(2));
-    }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("meta.json")).unwrap()).unwrap();
-    assert_eq!(meta["members"].as_array().map(Vec::len), Some(2), "{meta}");
-    assert!(
-        meta["val_ade"].as_f64().is_some_and(f64::is_finite),
-        "{meta}"
-    );
-    let weights =
-        |i: usize| std::fs::read(out.join(format!("member{i}/model.safetensors"))).unwrap();
-    let before = (weights(0), weights(1));
-    assert_ne!(before.0, before.1, "the two seeds must give two networks");
-
-    let json = d.path().join("pred.json");
-    let o = run(lbebm().args([
-        "predict",
-        "--model",
-        s(&out),
-        "--input",
-        s(&repo().join("datasets/examples/crossing.csv")),
-        "--output",
-        s(&json),
-        "--samples",
-        "6",
-    ]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    for a in v["predictions"][0]["agents"].as_array().unwrap() {
-        assert_eq!(a["samples"].as_array().map(Vec::len), Some(6), "{a}");
-    }
-
-    let o = run(&mut train_cmd(&cfg, &out, &["--epochs", "2", "--resume"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!((weights(0), weights(1)), before, "a finished run retrained");
-}
-
 // ---------------------------------------------------------------- fuzz regressions
 
 /// Every file under fuzz/regressions/<target>/ still parses without a panic (the

@@ -91,7 +91,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let times = prediction_times(&a, &src)?;
     let dev = device(&a.device)?;
     let (loaded, model_name) = load_model(a.model.as_deref(), &dev)?;
-    let mut pred = loaded.into_predictor(a.seed, model_name.clone())?;
+    let mut pred = LbebmPredictor::new(loaded.model, a.seed, model_name.clone())?;
     if let Some(s) = a.steps {
         pred.set_steps(s);
     }

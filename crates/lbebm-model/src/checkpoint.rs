@@ -7,7 +7,6 @@
 
 use crate::config::{CheckedConfig, Config};
 use crate::model::Lbebm;
-use crate::predictor::LbebmPredictor;
 use crate::ModelError;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -37,10 +36,6 @@ pub struct Meta {
     pub train_seconds: f64,
     /// Free text: which data the weights saw.
     pub trained_on: String,
-    /// An ensemble's members, in order, each as its own training run left it (empty for
-    /// a single model).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<Meta>,
 }
 
 fn ck_err(path: &Path, msg: impl Into<String>) -> ModelError {
@@ -109,55 +104,6 @@ pub fn save(
     write_atomic(&dir.join(META), &m)
 }
 
-/// Saves the ensemble `cfg` into `dir` from its members' checkpoint folders (member `i`
-/// in `member_dirs[i]`, trained with [`CheckedConfig::member`]`(i)`): their weights as
-/// stored, member `i`'s under [`member_prefix`]`(i)`, with `cfg` and `meta` beside them.
-///
-/// # Errors
-/// As many folders as `model.members`, each readable and trained with its member's
-/// config, else a checkpoint error naming the folder.
-pub fn save_members(
-    dir: &Path,
-    member_dirs: &[PathBuf],
-    cfg: &CheckedConfig,
-    meta: &Meta,
-) -> Result<(), ModelError> {
-    if member_dirs.len() != cfg.model.members {
-        return Err(ck_err(
-            dir,
-            format!(
-                "{} member folders for an ensemble of {}",
-                member_dirs.len(),
-                cfg.model.members
-            ),
-        ));
-    }
-    let mut map = HashMap::new();
-    for (i, md) in member_dirs.iter().enumerate() {
-        if load_config(md)? != cfg.member(i) {
-            return Err(ck_err(
-                &md.join(CONFIG),
-                format!("not trained with the config of member {i} of this ensemble"),
-            ));
-        }
-        let wpath = md.join(WEIGHTS);
-        let tensors = candle_core::safetensors::load(&wpath, &Device::Cpu)
-            .map_err(|e| ck_err(&wpath, format!("unreadable safetensors file: {e}")))?;
-        for (name, t) in tensors {
-            let name = match member_prefix(i) {
-                Some(p) => format!("{p}.{name}"),
-                None => name,
-            };
-            map.insert(name, t);
-        }
-    }
-    std::fs::create_dir_all(dir).map_err(|e| ck_err(dir, format!("cannot create folder: {e}")))?;
-    write_atomic(&dir.join(CONFIG), cfg.to_toml().as_bytes())?;
-    save_tensors_atomic(&map, &dir.join(WEIGHTS))?;
-    let m = serde_json::to_vec_pretty(meta).map_err(|e| ck_err(dir, e.to_string()))?;
-    write_atomic(&dir.join(META), &m)
-}
-
 /// Reads and validates a checkpoint's config.
 pub fn load_config(dir: &Path) -> Result<CheckedConfig, ModelError> {
     let p = dir.join(CONFIG);
@@ -175,36 +121,12 @@ pub fn load_meta(dir: &Path) -> Meta {
         .unwrap_or_default()
 }
 
-/// Builds one network described by `cfg` (member 0's tensor names, whatever
-/// `model.members` says) with fresh variables on `dev`.
+/// Builds the model described by `cfg` with fresh variables on `dev`.
 pub fn build(cfg: &CheckedConfig, dev: &Device) -> Result<(Lbebm, VarMap), ModelError> {
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, dev);
     let model = Lbebm::new(cfg, vb)?;
     Ok((model, vm))
-}
-
-/// The tensor-name prefix of ensemble member `i` (none for member 0, so a single model's
-/// names are those of an ensemble's first member).
-pub fn member_prefix(i: usize) -> Option<String> {
-    (i > 0).then(|| format!("member{i}"))
-}
-
-/// Builds every member of the ensemble `cfg` describes (`model.members` networks, one for
-/// a single model) with fresh variables in one map on `dev`.
-pub fn build_members(
-    cfg: &CheckedConfig,
-    dev: &Device,
-) -> Result<(Vec<Lbebm>, VarMap), ModelError> {
-    let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, dev);
-    let models = (0..cfg.model.members)
-        .map(|i| match member_prefix(i) {
-            None => Lbebm::new(cfg, vb.clone()),
-            Some(p) => Lbebm::new(cfg, vb.pp(p)),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((models, vm))
 }
 
 /// Copies `tensors` into `vm`, refusing missing, unexpected or mis-shaped tensors.
@@ -268,10 +190,8 @@ pub fn assign(
 
 /// A loaded checkpoint.
 pub struct Loaded {
-    /// The network with the checkpoint's weights (member 0 of an ensemble).
+    /// The network with the checkpoint's weights.
     pub model: Lbebm,
-    /// The ensemble's other members, in order (empty for a single model).
-    pub extra: Vec<Lbebm>,
     /// The weights as variables (for further training).
     pub vars: VarMap,
     /// The config stored beside the weights.
@@ -291,16 +211,12 @@ pub fn load_bytes(
     let config = Config::from_toml(config_toml)
         .and_then(Config::check)
         .map_err(|e| ck_err(label, e.to_string()))?;
-    let (models, vars) = build_members(&config, dev)?;
+    let (model, vars) = build(&config, dev)?;
     let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
         .map_err(|e| ck_err(label, format!("unreadable safetensors data: {e}")))?;
     assign(&vars, &tensors, label)?;
-    let mut models = models.into_iter();
     Ok(Loaded {
-        model: models
-            .next()
-            .ok_or_else(|| ck_err(label, "no network in the config"))?,
-        extra: models.collect(),
+        model,
         vars,
         config,
         meta: Meta::default(),
@@ -316,7 +232,7 @@ pub fn load(dir: &Path, dev: &Device) -> Result<Loaded, ModelError> {
         ));
     }
     let config = load_config(dir)?;
-    let (models, vars) = build_members(&config, dev)?;
+    let (model, vars) = build(&config, dev)?;
     let wpath = dir.join(WEIGHTS);
     if !wpath.is_file() {
         return Err(ck_err(&wpath, "missing weights file"));
@@ -324,30 +240,10 @@ pub fn load(dir: &Path, dev: &Device) -> Result<Loaded, ModelError> {
     let tensors = candle_core::safetensors::load(&wpath, &Device::Cpu)
         .map_err(|e| ck_err(&wpath, format!("unreadable safetensors file: {e}")))?;
     assign(&vars, &tensors, &wpath)?;
-    let mut models = models.into_iter();
     Ok(Loaded {
-        model: models
-            .next()
-            .ok_or_else(|| ck_err(dir, "no network in the config"))?,
-        extra: models.collect(),
+        model,
         vars,
         config,
         meta: load_meta(dir),
     })
-}
-
-impl Loaded {
-    /// A predictor over every network of the checkpoint (see [`LbebmPredictor::ensemble`]).
-    ///
-    /// # Errors
-    /// When the CPU sampler cannot copy the weights.
-    pub fn into_predictor(
-        self,
-        seed: u64,
-        name: impl Into<String>,
-    ) -> Result<LbebmPredictor, ModelError> {
-        let mut models = vec![self.model];
-        models.extend(self.extra);
-        LbebmPredictor::ensemble(models, seed, name)
-    }
 }

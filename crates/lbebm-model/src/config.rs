@@ -72,14 +72,6 @@ pub struct ModelConfig {
     /// refined by the context and the latent instead of the cloud having to reach it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub anchors: usize,
-    /// Networks in the checkpoint (1: a single model): an ensemble of this many copies of
-    /// the network, member `i` trained alone with `train.seed + i` and kept at its own best
-    /// epoch on `val/`. Prediction draws the candidates in equal shares from the members
-    /// and covers and ranks the pooled cloud as one; seeds that differ put their clouds in
-    /// different places, so the pool covers the futures better than one model's draws.
-    /// Member 0's tensors keep their plain names, member `i`'s are under `member{i}.`.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
-    pub members: usize,
 }
 
 /// The frame of an agent's model inputs and outputs. Both put the origin at the last
@@ -119,7 +111,6 @@ impl Default for ModelConfig {
             speed_clamp: [0.25, 4.0],
             traj_rank: 0,
             anchors: 0,
-            members: 1,
         }
     }
 }
@@ -403,8 +394,6 @@ pub struct TrainConfig {
 
 /// The most plan anchors a model may have (k-means over the training plans at start).
 pub const MAX_ANCHORS: usize = 256;
-/// Most networks one checkpoint may hold ([`ModelConfig::members`]).
-pub const MAX_MEMBERS: usize = 16;
 
 /// Whether a setting that is off at zero (an integer or a float) is left unwritten.
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
@@ -483,15 +472,6 @@ impl CheckedConfig {
     /// The config itself.
     pub fn into_inner(self) -> Config {
         self.0
-    }
-
-    /// What member `i` of this ensemble is trained with: one network, seed
-    /// `train.seed + i`, everything else the same (a single model is its own member 0).
-    pub fn member(&self, i: usize) -> CheckedConfig {
-        let mut c = self.0.clone();
-        c.model.members = 1;
-        c.train.seed = c.train.seed.wrapping_add(i as u64);
-        CheckedConfig(c)
     }
 }
 
@@ -598,11 +578,6 @@ impl Config {
         if m.anchors > MAX_ANCHORS {
             return Err(bad(format!(
                 "model.anchors must be at most {MAX_ANCHORS} (0: off)"
-            )));
-        }
-        if !(1..=MAX_MEMBERS).contains(&m.members) {
-            return Err(bad(format!(
-                "model.members must be 1 to {MAX_MEMBERS} (1: a single model)"
             )));
         }
         let l = &self.langevin;
@@ -903,29 +878,5 @@ mod tests {
         assert!(!Config::default().to_toml().contains("cv_slowing"));
         let r = Config::from_toml("[rank]\n").unwrap().rank;
         assert_eq!((r.cv_slowing, r.cv_slowing_from), (0.0, 0.0));
-    }
-
-    #[test]
-    fn ensemble_members_are_checked_unwritten_for_one_and_seeded_in_turn() {
-        for v in ["0", "17"] {
-            let c = Config::from_toml(&format!("[model]\nmembers = {v}\n")).unwrap();
-            let e = c.check().unwrap_err().to_string();
-            assert!(e.contains("model.members"), "members = {v}: {e}");
-        }
-        assert!(!Config::default().to_toml().contains("members"));
-        assert_eq!(Config::from_toml("[model]\n").unwrap().model.members, 1);
-        let c = Config::from_toml("[model]\nmembers = 3\n[train]\nseed = 5\n")
-            .unwrap()
-            .check()
-            .unwrap();
-        assert!(c.to_toml().contains("members = 3"));
-        let m2 = c.member(2);
-        assert_eq!((m2.model.members, m2.train.seed), (1, 7));
-        assert_eq!(c.member(0).train.seed, 5);
-        // Nothing else differs.
-        let mut back = m2.into_inner();
-        back.model.members = 3;
-        back.train.seed = 5;
-        assert_eq!(back, c.into_inner());
     }
 }

@@ -12,9 +12,7 @@ use rand::SeedableRng;
 /// Samples K futures per agent with a seeded noise source, so that the same seed over
 /// the same scenes in the same order gives the same numbers.
 pub struct LbebmPredictor {
-    /// Member 0 first (its config and device are the predictor's); more than one for an
-    /// ensemble checkpoint ([`crate::config::ModelConfig::members`]).
-    models: Vec<Lbebm>,
+    model: Lbebm,
     sampler: Box<dyn Sampler>,
     rng: StdRng,
     steps: usize,
@@ -33,44 +31,17 @@ impl LbebmPredictor {
         seed: u64,
         name: impl Into<String>,
     ) -> Result<Self, crate::ModelError> {
-        Self::ensemble(vec![model], seed, name)
-    }
-
-    /// A predictor over the members of an ensemble (member 0 first), which draw the
-    /// candidates in equal shares; one model predicts exactly as [`Self::new`].
-    ///
-    /// # Errors
-    /// An empty list, members whose configs differ in anything but the training seed, or
-    /// when the CPU sampler cannot copy the weights.
-    pub fn ensemble(
-        models: Vec<Lbebm>,
-        seed: u64,
-        name: impl Into<String>,
-    ) -> Result<Self, crate::ModelError> {
-        let first = models.first().ok_or_else(|| {
-            crate::ModelError::Config("an ensemble needs at least one model".into())
-        })?;
-        let same = |m: &Lbebm| {
-            let (a, b) = (first.config(), m.config());
-            a.model == b.model && a.langevin == b.langevin && a.rank == b.rank
-        };
-        if !models.iter().all(same) {
-            return Err(crate::ModelError::Config(
-                "the members of an ensemble must share the model, langevin and rank settings"
-                    .into(),
-            ));
-        }
-        let backend = if first.device().is_cpu() {
+        let backend = if model.device().is_cpu() {
             Backend::Cpu
         } else {
             Backend::Tensor
         };
-        let sampler = sampler::build_pool(&models, backend)?;
+        let sampler = sampler::build(&model, backend)?;
         Ok(Self {
-            steps: first.config().langevin.test_steps,
-            candidates: first.config().langevin.candidates,
+            steps: model.config().langevin.test_steps,
+            candidates: model.config().langevin.candidates,
             sampler,
-            models,
+            model,
             rng: StdRng::seed_from_u64(seed),
             name: name.into(),
         })
@@ -86,7 +57,7 @@ impl LbebmPredictor {
     /// # Errors
     /// [`Backend::Cpu`] for a model that is not on the CPU.
     pub fn set_backend(&mut self, backend: Backend) -> Result<(), crate::ModelError> {
-        self.sampler = sampler::build_pool(&self.models, backend)?;
+        self.sampler = sampler::build(&self.model, backend)?;
         Ok(())
     }
 
@@ -95,14 +66,9 @@ impl LbebmPredictor {
         &self.name
     }
 
-    /// The model (member 0 of an ensemble).
+    /// The model.
     pub fn model(&self) -> &Lbebm {
-        &self.models[0]
-    }
-
-    /// Networks drawing the candidates (1: a single model).
-    pub fn members(&self) -> usize {
-        self.models.len()
+        &self.model
     }
 
     /// Langevin steps at prediction time.
@@ -139,8 +105,8 @@ impl LbebmPredictor {
         scenes: &[Scene],
         k: usize,
     ) -> candle_core::Result<Vec<SceneForecast>> {
-        let dev = self.models[0].device().clone();
-        let m = &self.models[0].config().model;
+        let dev = self.model.device().clone();
+        let m = &self.model.config().model;
         let b = SceneBatch::with_frame(scenes, FrameSpec::of(m), None, &dev)?;
         if b.is_empty() {
             return Ok(scenes
@@ -165,7 +131,7 @@ impl LbebmPredictor {
         // Per agent: which K of the drawn samples to return, and their scores. Agents are
         // independent here, so they are shared out among the threads (same result).
         use rayon::prelude::*;
-        let rank = &self.models[0].config().rank;
+        let rank = &self.model.config().rank;
         const D: usize = PRED_LEN * 2;
         let forecasts: Vec<AgentForecast> = (0..b.len())
             .into_par_iter()

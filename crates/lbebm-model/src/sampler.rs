@@ -70,69 +70,6 @@ impl Sampler for Lbebm {
     }
 }
 
-/// Several samplers, one per ensemble member, drawing as one: `draw.k` is shared out in
-/// equal parts (the first members take one more where it does not divide), each member
-/// draws its share from the same noise stream in turn, and every agent's samples are the
-/// members' in member order.
-struct Pool(Vec<Box<dyn Sampler>>);
-
-/// How many of `k` samples member `i` of `n` draws.
-pub fn share(k: usize, n: usize, i: usize) -> usize {
-    k / n + usize::from(i < k % n)
-}
-
-impl Sampler for Pool {
-    fn backend(&self) -> Backend {
-        self.0[0].backend()
-    }
-
-    fn sample(
-        &self,
-        batch: &SceneBatch,
-        obs: &[f32],
-        draw: Draw,
-        rng: &mut dyn rand::RngCore,
-    ) -> Result<(Vec<f32>, Vec<f32>)> {
-        const D: usize = lbebm_types::PRED_LEN * 2;
-        let n = self.0.len();
-        let agents = batch.len();
-        let mut fut = vec![0f32; agents * draw.k * D];
-        let mut en = vec![0f32; agents * draw.k];
-        let mut offset = 0;
-        for (i, member) in self.0.iter().enumerate() {
-            let k = share(draw.k, n, i);
-            if k == 0 {
-                continue;
-            }
-            let (f, e) = member.sample(batch, obs, Draw { k, ..draw }, rng)?;
-            for a in 0..agents {
-                let to = a * draw.k + offset;
-                en[to..to + k].copy_from_slice(&e[a * k..(a + 1) * k]);
-                fut[to * D..(to + k) * D].copy_from_slice(&f[a * k * D..(a + 1) * k * D]);
-            }
-            offset += k;
-        }
-        Ok((fut, en))
-    }
-}
-
-/// The sampler for `backend` over the members of an ensemble (one model: that model's
-/// own sampler, drawing exactly as [`build`] does).
-///
-/// # Errors
-/// As [`build`]; none for an empty list of models.
-pub fn build_pool(models: &[Lbebm], backend: Backend) -> Result<Box<dyn Sampler>> {
-    match models {
-        [] => candle_core::bail!("an ensemble needs at least one model"),
-        [one] => build(one, backend),
-        many => Ok(Box::new(Pool(
-            many.iter()
-                .map(|m| build(m, backend))
-                .collect::<Result<_>>()?,
-        ))),
-    }
-}
-
 /// The sampler for `backend` over `model`'s current weights.
 ///
 /// # Errors

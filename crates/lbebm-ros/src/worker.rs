@@ -189,7 +189,7 @@ pub fn load_predictor(
     let dev = lbebm_model::parse_device(device)?;
     let loaded = lbebm_default_model::load(src, &dev)?;
     let name = src.name();
-    Ok(loaded.into_predictor(seed, name)?)
+    Ok(LbebmPredictor::new(loaded.model, seed, name)?)
 }
 
 #[cfg(test)]

@@ -49,8 +49,6 @@ pub trait Observer {
     fn validated(&mut self, _scenes: usize) {}
     /// An epoch ended.
     fn epoch_end(&mut self, _report: &EpochReport) {}
-    /// Member `i` of an ensemble of `n` starts training.
-    fn member_start(&mut self, _i: usize, _n: usize) {}
 }
 
 /// Does nothing.
@@ -86,9 +84,6 @@ struct StateMeta {
     bad_epochs: usize,
     seconds: f64,
     history: Vec<EpochReport>,
-    /// Stopped early: a resumed run has nothing left to do.
-    #[serde(default)]
-    stopped: bool,
 }
 
 /// Result of a training run.
@@ -106,10 +101,6 @@ pub struct Summary {
     pub seconds: f64,
     /// Every epoch's report.
     pub history: Vec<EpochReport>,
-    /// An ensemble's members, each as its own run ended (empty for a single model; the
-    /// fields above then sum the epochs, times and histories, give member 0's best epoch,
-    /// and the validation of the whole ensemble).
-    pub members: Vec<Summary>,
 }
 
 /// Splits scene indices (in `order`) into batches of whole scenes of about
@@ -167,18 +158,8 @@ pub fn validate(
     k: usize,
     obs: &mut dyn Observer,
 ) -> Result<lbebm_eval::Score, ModelError> {
-    validate_members(vec![model.clone()], val, k, obs)
-}
-
-/// [`validate`] of an ensemble (member 0 first), drawing as it will predict.
-pub fn validate_members(
-    models: Vec<Lbebm>,
-    val: &[Scene],
-    k: usize,
-    obs: &mut dyn Observer,
-) -> Result<lbebm_eval::Score, ModelError> {
-    let mut p = LbebmPredictor::ensemble(models, VAL_SEED, "val")?;
-    let t = &p.model().config().train.clone();
+    let mut p = LbebmPredictor::new(model.clone(), VAL_SEED, "val")?;
+    let t = &model.config().train;
     if !t.val_covering {
         // Plain samples: covering the candidates is then a prediction-time choice, made
         // afterwards on validation too.
@@ -269,8 +250,7 @@ pub fn train(
     let mut replay = Replay::new(cfg.model.zdim, cfg.langevin.replay_size);
     let started = Instant::now();
     let base_seconds = st.seconds;
-    let first = if st.stopped { t.epochs } else { st.epoch };
-    for epoch in first..t.epochs {
+    for epoch in st.epoch..t.epochs {
         let t0 = Instant::now();
         // One generator per epoch, derived from the seed: a resumed run continues
         // exactly as an uninterrupted one would from that epoch on.
@@ -357,7 +337,6 @@ pub fn train(
                 val_windows: Some(score.windows),
                 train_seconds: st.seconds,
                 trained_on: run.trained_on.clone(),
-                members: vec![],
             };
             checkpoint::save(run.out, &vm, cfg, &meta, DType::F16)?;
         } else {
@@ -389,8 +368,6 @@ pub fn train(
         save_state(run.out, &adam, ema.as_ref(), &st)?;
         if t.patience > 0 && st.bad_epochs >= t.patience {
             tracing::info!(epoch = epoch + 1, "early stop: no validation gain");
-            st.stopped = true;
-            save_state(run.out, &adam, ema.as_ref(), &st)?;
             break;
         }
     }
@@ -402,79 +379,6 @@ pub fn train(
         best_val_fde: st.best_fde.unwrap_or(f64::NAN),
         seconds: st.seconds,
         history: st.history,
-        members: vec![],
-    })
-}
-
-/// Trains every member of the ensemble `run.cfg` describes, one after the other, member
-/// `i` alone as [`train`] with [`CheckedConfig::member`]`(i)` into `run.out/member{i}`;
-/// then validates the ensemble as it will predict and saves it into `run.out`
-/// ([`checkpoint::save_members`]). One network: exactly [`train`]. With `run.resume`, a
-/// member with a training state resumes, an early-stopped or finished one is kept as it
-/// is, and the others start afresh.
-pub fn train_members(
-    run: TrainRun,
-    train: &[Scene],
-    val: &[Scene],
-    obs: &mut dyn Observer,
-) -> Result<Summary, ModelError> {
-    let n = run.cfg.model.members;
-    if n == 1 {
-        return self::train(run, train, val, obs);
-    }
-    let mut dirs = Vec::with_capacity(n);
-    let mut runs = Vec::with_capacity(n);
-    for i in 0..n {
-        let dir = run.out.join(format!("member{i}"));
-        obs.member_start(i, n);
-        tracing::info!(member = i, members = n, "training an ensemble member");
-        let s = self::train(
-            TrainRun {
-                cfg: run.cfg.member(i),
-                out: &dir,
-                device: run.device,
-                resume: run.resume && dir.join(STATE_META).is_file(),
-                trained_on: run.trained_on.clone(),
-            },
-            train,
-            val,
-            obs,
-        )?;
-        dirs.push(dir);
-        runs.push(s);
-    }
-    let models = dirs
-        .iter()
-        .map(|d| checkpoint::load(d, run.device).map(|l| l.model))
-        .collect::<Result<Vec<_>, _>>()?;
-    let score = validate_members(models, val, run.cfg.train.val_samples, obs)?;
-    let seconds = runs.iter().map(|r| r.seconds).sum();
-    let meta = Meta {
-        epoch: runs[0].best_epoch,
-        val_ade: Some(score.ade),
-        val_fde: Some(score.fde),
-        val_windows: Some(score.windows),
-        train_seconds: seconds,
-        trained_on: run.trained_on.clone(),
-        members: dirs.iter().map(|d| checkpoint::load_meta(d)).collect(),
-    };
-    checkpoint::save_members(run.out, &dirs, &run.cfg, &meta)?;
-    tracing::info!(
-        val_ade = score.ade,
-        val_fde = score.fde,
-        "ensemble validated"
-    );
-    Ok(Summary {
-        epochs_run: runs.iter().map(|r| r.epochs_run).sum(),
-        best_epoch: runs[0].best_epoch,
-        best_val_ade: score.ade,
-        best_val_fde: score.fde,
-        seconds,
-        history: runs
-            .iter()
-            .flat_map(|r| r.history.iter().cloned())
-            .collect(),
-        members: runs,
     })
 }
 
