@@ -390,13 +390,6 @@ pub struct TrainConfig {
     /// among them, and each decode costs as much as a Langevin chain.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub anchor_wta: usize,
-    /// Dropout in training (0: off): this share of the hidden units of the past encoder,
-    /// the latent encoder and the plan and trajectory decoders is zeroed, the rest scaled
-    /// by `1 / (1 − p)`; prediction and validation use every unit. A regulariser against
-    /// the overfitting of the few training scenes that validation shows after about 8
-    /// epochs (the social pooling, the plan encoder and the energy net keep every unit).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub dropout: f64,
 }
 
 /// The most plan anchors a model may have (k-means over the training plans at start).
@@ -446,7 +439,6 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             ema: 0.0,
             anchor_wta: 0,
-            dropout: 0.0,
         }
     }
 }
@@ -694,9 +686,6 @@ impl Config {
                 t.val_candidates, t.val_samples
             )));
         }
-        if !(t.dropout.is_finite() && (0.0..1.0).contains(&t.dropout)) {
-            return Err(bad("train.dropout must be in [0, 1) (0: off)".into()));
-        }
         if !(t.ema.is_finite() && (0.0..1.0).contains(&t.ema)) {
             return Err(bad("train.ema must be in [0, 1) (0: off)".into()));
         }
@@ -761,22 +750,6 @@ mod tests {
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("val_candidates = 120"));
         assert!(!Config::default().to_toml().contains("val_candidates"));
-    }
-
-    #[test]
-    fn dropout_is_a_share_below_one_and_unwritten_when_off() {
-        for text in [
-            "[train]\ndropout = 1.0\n",
-            "[train]\ndropout = -0.1\n",
-            "[train]\ndropout = nan\n",
-        ] {
-            let e = rejection(text);
-            assert!(e.contains("train.dropout"), "{text}: {e}");
-        }
-        let c = Config::from_toml("[train]\ndropout = 0.2\n").unwrap();
-        assert!(c.clone().check().is_ok());
-        assert!(c.to_toml().contains("dropout = 0.2"));
-        assert!(!Config::default().to_toml().contains("dropout"));
     }
 
     #[test]

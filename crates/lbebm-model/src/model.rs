@@ -4,7 +4,7 @@
 use crate::config::CheckedConfig;
 use crate::cpu::{CpuEnergy, CpuLayers, CpuModel, SocialLayers};
 use crate::langevin::{self, Chains, Diffusion, Draw, LangevinParams, Noise};
-use crate::nn::{DropSite, Dropout, EnergyCondition, EnergyNet, Mlp};
+use crate::nn::{EnergyCondition, EnergyNet, Mlp};
 use crate::social::SocialPooling;
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
@@ -72,10 +72,6 @@ pub struct TrainNoise {
     pub variety_init: Vec<f32>,
     /// See `variety_init`.
     pub variety_langevin: Vec<f32>,
-    /// The seed of the batch's dropout masks (`train.dropout` > 0, [`TrainNoise::with_dropout`]).
-    pub dropout_seed: Option<u64>,
-    /// These rows' first row in the whole batch (0 unless cut by [`TrainNoise::rows`]).
-    row0: usize,
     rows: usize,
     zdim: usize,
     steps: usize,
@@ -108,22 +104,11 @@ impl TrainNoise {
             eps,
             variety_init,
             variety_langevin,
-            dropout_seed: None,
-            row0: 0,
             rows,
             zdim,
             steps,
             variety,
         }
-    }
-
-    /// Draws the seed of the batch's dropout masks when `p > 0` (after every other
-    /// number: with 0 the generator is left as it was, and so are the runs without it).
-    pub fn with_dropout<R: Rng + ?Sized>(mut self, rng: &mut R, p: f64) -> Self {
-        if p > 0.0 {
-            self.dropout_seed = Some(rng.next_u64());
-        }
-        self
     }
 
     /// The numbers of rows `r0..r1`.
@@ -141,8 +126,6 @@ impl TrainNoise {
                 r0 * m,
                 r1 * m,
             ),
-            dropout_seed: self.dropout_seed,
-            row0: self.row0 + r0,
             rows: r1 - r0,
             zdim: zd,
             steps: self.steps,
@@ -273,17 +256,7 @@ impl Lbebm {
     /// Context `c` for every agent: `obs` is `[N, 16]` (observed positions relative to
     /// the last one, scaled), `mask` from [`scene_mask`].
     pub fn encode(&self, obs: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        self.encode_dropped(obs, mask, None)
-    }
-
-    /// [`Lbebm::encode`] with dropout in the past encoder's hidden layers (training).
-    fn encode_dropped(
-        &self,
-        obs: &Tensor,
-        mask: &Tensor,
-        drop: Option<DropSite>,
-    ) -> Result<Tensor> {
-        let c = self.enc_past.forward_dropped(obs, drop)?;
+        let c = self.enc_past.forward(obs)?;
         match &self.social {
             Some(s) => s.forward(&c, mask),
             None => Ok(c),
@@ -357,38 +330,18 @@ impl Lbebm {
         z: &Tensor,
         anchor: Option<&Tensor>,
     ) -> Result<(Tensor, Tensor)> {
-        self.decode_dropped(c, z, anchor, None)
-    }
-
-    /// [`Lbebm::decode`] with dropout in the plan and trajectory decoders' hidden layers
-    /// (training): `drop`'s site for the plan decoder, the next one for the trajectory's.
-    fn decode_dropped(
-        &self,
-        c: &Tensor,
-        z: &Tensor,
-        anchor: Option<&Tensor>,
-        drop: Option<DropSite>,
-    ) -> Result<(Tensor, Tensor)> {
-        let traj_site = drop.map(|d| DropSite {
-            site: d.site + 1,
-            ..d
-        });
         let plan = match (anchor, &self.anchors) {
             (Some(a), Some(_)) => {
                 (self
                     .dec_plan
-                    .forward_dropped(&Tensor::cat(&[c, z, a], D::Minus1)?, drop)?
+                    .forward(&Tensor::cat(&[c, z, a], D::Minus1)?)?
                     + a)?
             }
-            (None, None) => self
-                .dec_plan
-                .forward_dropped(&Tensor::cat(&[c, z], D::Minus1)?, drop)?,
+            (None, None) => self.dec_plan.forward(&Tensor::cat(&[c, z], D::Minus1)?)?,
             _ => candle_core::bail!("decode: an anchor per row with plan anchors, else none"),
         };
         let pf = self.enc_plan.forward(&plan)?;
-        let mut fut = self
-            .dec_traj
-            .forward_dropped(&Tensor::cat(&[c, &pf], D::Minus1)?, traj_site)?;
+        let mut fut = self.dec_traj.forward(&Tensor::cat(&[c, &pf], D::Minus1)?)?;
         if let Some(basis) = &self.traj_basis {
             fut = basis.forward(&fut)?;
         }
@@ -485,24 +438,7 @@ impl Lbebm {
         if noise.eps.len() != n * zdim || noise.langevin.len() != steps * n * zdim {
             candle_core::bail!("forward_train: noise drawn for another batch size")
         }
-        // Dropout (training only): every MLP call below has a site of its own.
-        let drop = match (self.cfg.train.dropout, noise.dropout_seed) {
-            (0.0, _) => None,
-            (p, Some(seed)) => Some(Dropout {
-                p: p as f32,
-                seed,
-                row0: noise.row0,
-            }),
-            (_, None) => candle_core::bail!("forward_train: noise drawn without dropout's seed"),
-        };
-        let site = |site: u8, per_row: usize| {
-            drop.as_ref().map(|drop| DropSite {
-                drop,
-                site,
-                per_row,
-            })
-        };
-        let c = self.encode_dropped(obs, mask, site(0, 1))?;
+        let c = self.encode(obs, mask)?;
         let cd = c.detach();
         // Negative samples from the prior (no gradient to anything).
         let z_neg = self.train_chains(z_neg0, &cd, &noise.langevin)?;
@@ -510,7 +446,7 @@ impl Lbebm {
         let pf = self.enc_plan.forward(plan_gt)?;
         let lat = self
             .enc_latent
-            .forward_dropped(&Tensor::cat(&[&c, &pf], D::Minus1)?, site(1, 1))?;
+            .forward(&Tensor::cat(&[&c, &pf], D::Minus1)?)?;
         let mu = lat.narrow(1, 0, zdim)?;
         let logvar = lat.narrow(1, zdim, zdim)?;
         let eps = Tensor::from_slice(&noise.eps, (n, zdim), &self.device)?;
@@ -528,16 +464,13 @@ impl Lbebm {
             }
             None => None,
         };
-        let (plan, future) =
-            self.decode_dropped(&c, &z_pos, near.as_ref().map(|(a, _)| a), site(2, 1))?;
+        let (plan, future) = self.decode(&c, &z_pos, near.as_ref().map(|(a, _)| a))?;
         let energy_pos = self.ebm.energy(&z_pos, &cd)?;
         let energy_neg = self.ebm.energy(&z_neg, &cd)?;
         let variety = match (&near, wta, self.cfg.train.variety_samples) {
-            (Some((_, idx)), l, _) if l > 0 => {
-                Some(self.wta_futures(&c, &z_neg, idx, l, site(6, l))?)
-            }
+            (Some((_, idx)), l, _) if l > 0 => Some(self.wta_futures(&c, &z_neg, idx, l)?),
             (_, _, 0) => None,
-            (_, _, m) => Some(self.variety_futures(&c, m, noise, site(4, m))?),
+            (_, _, m) => Some(self.variety_futures(&c, m, noise)?),
         };
         Ok((
             TrainOutputs {
@@ -556,13 +489,7 @@ impl Lbebm {
     /// The best-of-many futures `[N, M, 24]`: M chains per agent from the prior, run as
     /// at prediction time (fresh starts, diffusion on, the training step count), their
     /// latents detached, decoded with gradient to `c` and the decoders.
-    fn variety_futures(
-        &self,
-        c: &Tensor,
-        m: usize,
-        noise: &TrainNoise,
-        drop: Option<DropSite>,
-    ) -> Result<Tensor> {
+    fn variety_futures(&self, c: &Tensor, m: usize, noise: &TrainNoise) -> Result<Tensor> {
         let (n, fdim) = c.dims2()?;
         let zdim = self.cfg.model.zdim;
         let l = &self.cfg.langevin;
@@ -581,21 +508,14 @@ impl Lbebm {
         let z0 = Tensor::from_vec(init, (n * m, zdim), &self.device)?;
         let z = self.train_chains(&z0, &cm.detach(), &noise.variety_langevin)?;
         let a = self.anchor_rows(n * m, m)?;
-        let (_, fut) = self.decode_dropped(&cm, &z.detach(), a.as_ref(), drop)?;
+        let (_, fut) = self.decode(&cm, &z.detach(), a.as_ref())?;
         fut.reshape((n, m, PRED_LEN * 2))
     }
 
     /// Winner takes all over the anchors: each agent's prior sample `z` (detached)
     /// decoded at its `l` anchors `idx` (`[N·l]`, from [`Lbebm::nearest_anchors`]),
     /// `[N, l, 24]`, with gradient to `c`, the decoders and the anchors.
-    fn wta_futures(
-        &self,
-        c: &Tensor,
-        z: &Tensor,
-        idx: &[u32],
-        l: usize,
-        drop: Option<DropSite>,
-    ) -> Result<Tensor> {
+    fn wta_futures(&self, c: &Tensor, z: &Tensor, idx: &[u32], l: usize) -> Result<Tensor> {
         let Some(anchors) = &self.anchors else {
             candle_core::bail!("winner takes all needs plan anchors")
         };
@@ -606,8 +526,7 @@ impl Lbebm {
         };
         let idx = Tensor::from_slice(idx, n * l, &self.device)?;
         let a = anchors.index_select(&idx, 0)?;
-        let (_, fut) =
-            self.decode_dropped(&rep(c, fdim)?, &rep(&z.detach(), zdim)?, Some(&a), drop)?;
+        let (_, fut) = self.decode(&rep(c, fdim)?, &rep(&z.detach(), zdim)?, Some(&a))?;
         fut.reshape((n, l, PRED_LEN * 2))
     }
 

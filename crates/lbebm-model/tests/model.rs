@@ -695,53 +695,6 @@ fn anchors_with_winner_takes_all_in_parts_have_the_whole_batchs_loss_and_gradien
     });
 }
 
-/// The same with dropout, in the best-of-many decodes too: each unit's mask is a function
-/// of its row in the whole batch, so the cut drops the same units.
-#[test]
-fn dropout_in_parts_has_the_whole_batchs_loss_and_gradient() {
-    batch_in_parts(|c| {
-        c.train.dropout = 0.3;
-        c.train.variety_samples = 3;
-    });
-}
-
-/// Dropout changes the training pass (the same weights and numbers give other losses,
-/// and the same again when repeated) and nothing at prediction: a model whose config
-/// differs only by it samples exactly the same futures.
-#[test]
-fn dropout_changes_training_and_not_prediction() {
-    let data = scenes(12, 21);
-    let n: usize = data.iter().map(Scene::len).sum();
-    let run = |p: f64| {
-        let mut cfg = small_cfg().into_inner();
-        cfg.train.variety_samples = 3;
-        cfg.train.dropout = p;
-        let cfg = cfg.check().unwrap();
-        let (model, _vm) = build(&cfg, 5);
-        let (z0, noise) = chains_start(&cfg, n);
-        let (l, _, _) =
-            train::batch_grads(&model, &data, None, &z0, &noise, 1, &Device::Cpu).unwrap();
-        let fc = LbebmPredictor::new(model, 11, "m")
-            .unwrap()
-            .forecast(&data[..4], 5)
-            .unwrap();
-        (l, fc)
-    };
-    let ((plain, fc_plain), (dropped, fc_dropped), (again, _)) = (run(0.0), run(0.3), run(0.3));
-    for (a, b) in [
-        (plain.plan, dropped.plan),
-        (plain.future, dropped.future),
-        (plain.variety, dropped.variety),
-    ] {
-        assert!(
-            (a - b).abs() > 1e-4 * (1.0 + a.abs()),
-            "{plain:?} vs {dropped:?}"
-        );
-    }
-    assert_eq!(format!("{dropped:?}"), format!("{again:?}"));
-    assert_eq!(fc_plain, fc_dropped);
-}
-
 /// The training chains' start for `n` agents, and the batch's noise (with the config's
 /// best-of-many chains), from one fixed generator: two runs of a batch that get these
 /// differ only by what the test changes.
@@ -754,8 +707,7 @@ fn chains_start(cfg: &CheckedConfig, n: usize) -> (Tensor, lbebm_model::model::T
         cfg.model.zdim,
         cfg.langevin.steps,
         cfg.train.variety_samples,
-    )
-    .with_dropout(&mut rng, cfg.train.dropout);
+    );
     (z0, noise)
 }
 

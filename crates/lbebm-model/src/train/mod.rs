@@ -288,8 +288,7 @@ pub fn train(
                 cfg.model.zdim,
                 cfg.langevin.steps,
                 t.variety_samples,
-            )
-            .with_dropout(&mut rng, t.dropout);
+            );
             let (l, z_neg, grads) = batch_grads_kl(
                 &model,
                 &scenes,
