@@ -93,9 +93,17 @@ def main():
     out["arrays_before"] = len(with_people())
 
     # 2. diagnostics
+    def reports_predictions(d):
+        return any(kv.key == "scenes predicted" and kv.value.isdigit() and int(kv.value) >= 1
+                   for s in d.status for kv in s.values)
+
     if not spin_until(lambda: any(d.status for d in diags)):
         problems.append("no DiagnosticArray on /diagnostics")
     else:
+        # A status sent before the worker's first prediction rightly says 0 (on a loaded
+        # machine the first PredictionArrays can overtake it): judge one sent after, and
+        # the latest received if none comes before the timeout.
+        spin_until(lambda: any(reports_predictions(d) for d in diags))
         st = [s for d in diags for s in d.status][-1]
         values = {kv.key: kv.value for kv in st.values}
         out["diagnostics"] = {"level": int.from_bytes(st.level, "little") if isinstance(st.level, bytes) else int(st.level),
