@@ -129,6 +129,12 @@ pub struct LangevinConfig {
     pub step_size: f32,
     /// Steps at prediction time (may exceed the training steps).
     pub test_steps: usize,
+    /// Temperature T of the chains at prediction time: the noise term is s·√T·ε, so that
+    /// they sample exp(−(E(z,c) + |z|²/2σ²)/T), settling deeper into the energy's wells
+    /// below 1. Training's chains keep T = 1 (the contrastive term needs the prior itself),
+    /// and so does training's validation: the temperature is chosen afterwards on
+    /// validation with the checkpoint kept.
+    pub test_temperature: f32,
     /// Replay buffer size for persistent chains in training (0 turns PCD off).
     pub replay_size: usize,
     /// Prediction only: draw this many candidates per agent and return K that cover
@@ -145,6 +151,7 @@ impl Default for LangevinConfig {
             steps: 20,
             step_size: 0.4,
             test_steps: 20,
+            test_temperature: 1.0,
             replay_size: 10_000,
             candidates: 0,
         }
@@ -585,6 +592,7 @@ impl Config {
             ("prior_sigma", l.prior_sigma),
             ("init_sigma", l.init_sigma),
             ("step_size", l.step_size),
+            ("test_temperature", l.test_temperature),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(bad(format!("langevin.{n} must be a positive number")));

@@ -18,15 +18,32 @@ pub struct LangevinParams {
     pub step_size: f32,
     /// σ of the reference density N(0, σ²I).
     pub prior_sigma: f32,
+    /// Temperature T: the noise term is s·√T·ε.
+    pub temperature: f32,
 }
 
 impl LangevinParams {
-    /// The sampler's parameters from a config.
+    /// Training's chains from a config (T = 1).
     pub fn of(l: &LangevinConfig) -> Self {
         Self {
             step_size: l.step_size,
             prior_sigma: l.prior_sigma,
+            temperature: 1.0,
         }
+    }
+
+    /// Prediction's chains from a config (T = `test_temperature`).
+    pub fn predicting(l: &LangevinConfig) -> Self {
+        Self {
+            temperature: l.test_temperature,
+            ..Self::of(l)
+        }
+    }
+
+    /// s·√T, the factor on each step's standard normals.
+    pub fn noise_scale(&self) -> f32 {
+        // √1 and s·1 are exact: at T = 1 the numbers of every run before the temperature.
+        self.step_size * self.temperature.sqrt()
     }
 
     /// ½s², the drift's factor.
@@ -86,7 +103,8 @@ pub trait Chains {
     /// `z ← z − ½s²(∂E/∂z + z/σ²)`, with ∂E/∂z at the current state.
     fn drift(&mut self, p: LangevinParams) -> candle_core::Result<()>;
 
-    /// `z ← z + s·ε`, `eps` this step's standard normals, row-major.
+    /// `z ← z + s·√T·ε` ([`LangevinParams::noise_scale`]), `eps` this step's standard
+    /// normals, row-major.
     fn diffuse(&mut self, p: LangevinParams, eps: &[f32]) -> candle_core::Result<()>;
 
     /// A backend may take the noise of all steps at once (a device uploads it in one go
@@ -193,7 +211,7 @@ mod tests {
             self.0
                 .iter_mut()
                 .zip(eps)
-                .for_each(|(z, e)| *z += e * p.step_size);
+                .for_each(|(z, e)| *z += e * p.noise_scale());
             Ok(())
         }
     }
@@ -203,6 +221,7 @@ mod tests {
         let p = LangevinParams {
             step_size: 0.5,
             prior_sigma: 1.0,
+            temperature: 1.0,
         };
         let (steps, n) = (4, 3);
         let mut a = Free(vec![1.0; n]);
@@ -218,5 +237,34 @@ mod tests {
         run(&mut d, p, steps, Noise::Off).unwrap();
         let want = (1.0f32 - 0.125).powi(steps as i32);
         assert!(d.0.iter().all(|z| (z - want).abs() < 1e-6), "{:?}", d.0);
+    }
+
+    /// With E = 0 the chains are an AR(1) process, z ← a·z + s·√T·ε with
+    /// a = 1 − ½s²/σ², whose stationary variance is s²T / (1 − a²): the temperature
+    /// scales the spread the chains settle to, and T = 1 is the plain sampler.
+    #[test]
+    fn the_temperature_scales_the_stationary_variance() {
+        let l = LangevinConfig {
+            step_size: 0.5,
+            prior_sigma: 1.0,
+            test_temperature: 0.25,
+            ..LangevinConfig::default()
+        };
+        assert_eq!(LangevinParams::of(&l).noise_scale(), 0.5);
+        for (p, t) in [
+            (LangevinParams::of(&l), 1.0f32),
+            (LangevinParams::predicting(&l), 0.25),
+        ] {
+            let n = 20_000;
+            let mut c = Free(vec![0.0; n]);
+            run(&mut c, p, 200, Noise::Rng(&mut StdRng::seed_from_u64(5))).unwrap();
+            let var = c.0.iter().map(|z| z * z).sum::<f32>() / n as f32;
+            let a = 1.0f32 - 0.125;
+            let want = 0.25 * t / (1.0 - a * a);
+            assert!(
+                (var / want - 1.0).abs() < 0.05,
+                "T = {t}: variance {var}, stationary {want}"
+            );
+        }
     }
 }

@@ -203,6 +203,20 @@ impl Lbebm {
     pub fn config(&self) -> &CheckedConfig {
         &self.cfg
     }
+
+    /// The same network (its tensors shared) predicting at another
+    /// `langevin.test_temperature`.
+    ///
+    /// # Errors
+    /// When `t` is not a positive number.
+    pub fn with_test_temperature(&self, t: f32) -> std::result::Result<Self, crate::ModelError> {
+        let mut c = self.cfg.clone().into_inner();
+        c.langevin.test_temperature = t;
+        Ok(Self {
+            cfg: c.check()?,
+            ..self.clone()
+        })
+    }
     /// The device its tensors live on.
     pub fn device(&self) -> &Device {
         &self.device
@@ -264,8 +278,9 @@ impl Lbebm {
     }
 
     /// Short-run Langevin dynamics from `z0` under p(z|c) ∝ exp(−E(z,c))·N(0,σ²I)
-    /// ([`crate::langevin`]), through candle operations on the model's device. Off the
-    /// CPU the noise of all steps goes to the device in one upload.
+    /// ([`crate::langevin`]) at temperature 1, as training's chains run, through candle
+    /// operations on the model's device. Off the CPU the noise of all steps goes to the
+    /// device in one upload.
     pub fn langevin(
         &self,
         z0: &Tensor,
@@ -273,13 +288,15 @@ impl Lbebm {
         steps: usize,
         noise: Noise<'_>,
     ) -> Result<Tensor> {
-        self.langevin_with(z0, cond, steps, noise, !self.device.is_cpu())
+        let p = LangevinParams::of(&self.cfg.langevin);
+        self.langevin_with(p, z0, cond, steps, noise, !self.device.is_cpu())
     }
 
-    /// [`Lbebm::langevin`], saying whether the noise is uploaded at once (`upfront`) or
-    /// step by step: the same numbers either way.
+    /// [`Lbebm::langevin`] with the parameters `p`, saying whether the noise is uploaded
+    /// at once (`upfront`) or step by step: the same numbers either way.
     fn langevin_with(
         &self,
+        p: LangevinParams,
         z0: &Tensor,
         cond: &EnergyCondition,
         steps: usize,
@@ -296,12 +313,7 @@ impl Lbebm {
             upfront,
             all: None,
         };
-        langevin::run(
-            &mut chains,
-            LangevinParams::of(&self.cfg.langevin),
-            steps,
-            noise,
-        )?;
+        langevin::run(&mut chains, p, steps, noise)?;
         Ok(chains.z)
     }
 
@@ -414,7 +426,8 @@ impl Lbebm {
             Diffusion::On => Noise::Rng(rng),
             Diffusion::Off => Noise::Off,
         };
-        let z = self.langevin(&z0, &cond, draw.steps, noise)?;
+        let p = LangevinParams::predicting(l);
+        let z = self.langevin_with(p, &z0, &cond, draw.steps, noise, !self.device.is_cpu())?;
         let (energy, _) = self.ebm.energy_and_grad(&z, &cond)?;
         let (_, fut) = self.decode(&ck, &z, self.anchor_rows(n * k, k)?.as_ref())?;
         debug_assert_eq!(ck.dim(1)?, fdim);
@@ -560,7 +573,7 @@ struct TensorChains<'a> {
     zdim: usize,
     /// Take the noise of all steps at once (one upload instead of one per step).
     upfront: bool,
-    /// That noise, already times s, `[steps·rows, zdim]`.
+    /// That noise, already times s·√T, `[steps·rows, zdim]`.
     all: Option<Tensor>,
 }
 
@@ -580,7 +593,7 @@ impl Chains for TensorChains<'_> {
     }
 
     fn diffuse(&mut self, p: LangevinParams, eps: &[f32]) -> Result<()> {
-        let e: Vec<f32> = eps.iter().map(|v| v * p.step_size).collect();
+        let e: Vec<f32> = eps.iter().map(|v| v * p.noise_scale()).collect();
         let e = Tensor::from_vec(e, (self.rows, self.zdim), &self.model.device)?;
         self.z = (&self.z + e)?;
         Ok(())
@@ -600,13 +613,13 @@ impl Chains for TensorChains<'_> {
         self.all = match noise {
             Noise::Off => return Ok(false),
             Noise::Rng(r) if self.model.device_noise => {
-                Some(self.model.randn_on_device(*r, shape, p.step_size)?)
+                Some(self.model.randn_on_device(*r, shape, p.noise_scale())?)
             }
-            Noise::Rng(r) => Some(randn(*r, shape, p.step_size, dev)?),
+            Noise::Rng(r) => Some(randn(*r, shape, p.noise_scale(), dev)?),
             Noise::Drawn(d) => {
                 let e: Vec<f32> = d[..shape.0 * shape.1]
                     .iter()
-                    .map(|v| v * p.step_size)
+                    .map(|v| v * p.noise_scale())
                     .collect();
                 Some(Tensor::from_vec(e, shape, dev)?)
             }
@@ -650,20 +663,27 @@ mod tests {
         let drawn: Vec<f32> = randn(&mut r, (steps * rows, zdim), 1.0, &Device::Cpu)?
             .flatten_all()?
             .to_vec1()?;
+        let p = LangevinParams::of(&cfg.langevin);
         for upfront in [false, true] {
-            let off = m.langevin_with(&z0, &cond, steps, Noise::Off, upfront)?;
+            let off = m.langevin_with(p, &z0, &cond, steps, Noise::Off, upfront)?;
             assert_eq!(
                 bits(&off),
                 bits(&m.langevin(&z0, &cond, steps, Noise::Off)?)
             );
         }
-        let per_step = m.langevin_with(&z0, &cond, steps, Noise::Drawn(&drawn), false)?;
-        let upfront = m.langevin_with(&z0, &cond, steps, Noise::Drawn(&drawn), true)?;
-        assert_eq!(bits(&per_step), bits(&upfront));
+        // At a prediction temperature other than 1 too, which scales the noise.
+        let mut warm = cfg.langevin.clone();
+        warm.test_temperature = 0.5;
+        let q = LangevinParams::predicting(&warm);
+        for p in [p, q] {
+            let per_step = m.langevin_with(p, &z0, &cond, steps, Noise::Drawn(&drawn), false)?;
+            let upfront = m.langevin_with(p, &z0, &cond, steps, Noise::Drawn(&drawn), true)?;
+            assert_eq!(bits(&per_step), bits(&upfront));
+        }
         let mut r1 = StdRng::seed_from_u64(9);
         let mut r2 = StdRng::seed_from_u64(9);
-        let per_step = m.langevin_with(&z0, &cond, steps, Noise::Rng(&mut r1), false)?;
-        let upfront = m.langevin_with(&z0, &cond, steps, Noise::Rng(&mut r2), true)?;
+        let per_step = m.langevin_with(p, &z0, &cond, steps, Noise::Rng(&mut r1), false)?;
+        let upfront = m.langevin_with(p, &z0, &cond, steps, Noise::Rng(&mut r2), true)?;
         assert_eq!(bits(&per_step), bits(&upfront));
         // Both consumed the same numbers from the generator.
         assert_eq!(
@@ -672,7 +692,7 @@ mod tests {
         );
         // Too little drawn noise is an error, not a panic.
         assert!(m
-            .langevin_with(&z0, &cond, steps, Noise::Drawn(&drawn[1..]), true)
+            .langevin_with(p, &z0, &cond, steps, Noise::Drawn(&drawn[1..]), true)
             .is_err());
         Ok(())
     }

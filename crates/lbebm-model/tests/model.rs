@@ -528,6 +528,38 @@ fn fast_and_tensor_paths_differ_by(m: &lbebm_model::Lbebm, sc: &[Scene], k: usiz
     (worst, compared)
 }
 
+/// At a prediction temperature other than 1 both paths scale the noise alike, and the
+/// temperature reaches the samples.
+#[test]
+fn fast_path_at_another_temperature_agrees_with_the_tensor_path() {
+    let cfg = small_cfg();
+    let (warm, vm) = build(&cfg, 16);
+    let sc = scenes(4, 17);
+    let mut c = cfg.into_inner();
+    c.langevin.test_temperature = 0.25;
+    // The same weights (the variables of `vm`), another temperature.
+    let vb = candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    let cold = lbebm_model::Lbebm::new(&c.check().unwrap(), vb).unwrap();
+    let (worst, compared) = fast_and_tensor_paths_differ_by(&cold, &sc, 6);
+    assert!(compared > 100, "only {compared} positions compared");
+    assert!(worst < 1e-4, "positions differ by {worst} m");
+    let mut a = LbebmPredictor::new(warm, 5, "warm").unwrap();
+    let mut b = LbebmPredictor::new(cold, 5, "cold").unwrap();
+    let (fa, fb) = (a.forecast(&sc, 6).unwrap(), b.forecast(&sc, 6).unwrap());
+    // The latents move (their energies say so; an untrained decoder reads them too
+    // weakly for the positions to show it).
+    let moved = fa[0].agents[0]
+        .energies
+        .iter()
+        .zip(&fb[0].agents[0].energies)
+        .map(|(e, f)| (e - f).abs() / (1.0 + f.abs()))
+        .fold(0.0f32, f32::max);
+    assert!(
+        moved > 1e-2,
+        "the temperature does not reach the samples: {moved}"
+    );
+}
+
 /// The CPU fast path and the candle tensor path agree on the same inputs and noise.
 #[test]
 fn fast_path_agrees_with_the_tensor_path() {

@@ -213,7 +213,7 @@ impl Chains for CpuChains<'_> {
 
     fn diffuse(&mut self, p: LangevinParams, eps: &[f32]) -> Result<()> {
         for (zv, nv) in self.z.iter_mut().zip(eps) {
-            *zv += nv * p.step_size;
+            *zv += nv * p.noise_scale();
         }
         Ok(())
     }

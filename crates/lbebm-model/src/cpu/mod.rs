@@ -103,7 +103,7 @@ impl CpuModel {
             },
             fdim: cfg.model.fdim,
             zdim: cfg.model.zdim,
-            langevin: LangevinParams::of(&cfg.langevin),
+            langevin: LangevinParams::predicting(&cfg.langevin),
             init_sigma: cfg.langevin.init_sigma,
         })
     }
