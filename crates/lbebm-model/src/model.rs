@@ -217,6 +217,7 @@ impl Lbebm {
             ..self.clone()
         })
     }
+
     /// The device its tensors live on.
     pub fn device(&self) -> &Device {
         &self.device

@@ -960,3 +960,22 @@ fn validation_with_fewer_candidates_validates_as_prediction_with_that_many() {
     assert_eq!(fewer, with(30, 0));
     assert_ne!(fewer, with(200, 0));
 }
+
+#[test]
+fn validation_ignores_the_prediction_temperature() {
+    // Training's validation samples at temperature 1 whatever `langevin.test_temperature`
+    // says, so that adding a temperature to a trained config picks the same epoch and
+    // retrains the same weights.
+    let at = |t: f32| {
+        let mut c = small_cfg().into_inner();
+        c.train.val_covering = true;
+        c.langevin.test_temperature = t;
+        let (m, _vm) = build(&c.check().unwrap(), 7);
+        assert_eq!(m.config().langevin.test_temperature, t);
+        let s = train::validate(&m, &scenes(6, 11), 5, &mut Quiet).unwrap();
+        (s.windows, s.ade, s.fde)
+    };
+    let cold = at(0.25);
+    assert!(cold.0 > 0);
+    assert_eq!(cold, at(1.0));
+}
