@@ -594,7 +594,8 @@ impl Chains for TensorChains<'_> {
     }
 
     fn diffuse(&mut self, p: LangevinParams, eps: &[f32]) -> Result<()> {
-        let e: Vec<f32> = eps.iter().map(|v| v * p.noise_scale()).collect();
+        let s = p.noise_scale();
+        let e: Vec<f32> = eps.iter().map(|v| v * s).collect();
         let e = Tensor::from_vec(e, (self.rows, self.zdim), &self.model.device)?;
         self.z = (&self.z + e)?;
         Ok(())
@@ -618,10 +619,8 @@ impl Chains for TensorChains<'_> {
             }
             Noise::Rng(r) => Some(randn(*r, shape, p.noise_scale(), dev)?),
             Noise::Drawn(d) => {
-                let e: Vec<f32> = d[..shape.0 * shape.1]
-                    .iter()
-                    .map(|v| v * p.noise_scale())
-                    .collect();
+                let s = p.noise_scale();
+                let e: Vec<f32> = d[..shape.0 * shape.1].iter().map(|v| v * s).collect();
                 Some(Tensor::from_vec(e, shape, dev)?)
             }
         };

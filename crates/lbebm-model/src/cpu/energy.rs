@@ -212,8 +212,9 @@ impl Chains for CpuChains<'_> {
     }
 
     fn diffuse(&mut self, p: LangevinParams, eps: &[f32]) -> Result<()> {
+        let s = p.noise_scale();
         for (zv, nv) in self.z.iter_mut().zip(eps) {
-            *zv += nv * p.noise_scale();
+            *zv += nv * s;
         }
         Ok(())
     }
