@@ -289,7 +289,24 @@ impl Lbebm {
         steps: usize,
         noise: Noise<'_>,
     ) -> Result<Tensor> {
-        let p = LangevinParams::of(&self.cfg.langevin);
+        self.langevin_at(
+            LangevinParams::of(&self.cfg.langevin),
+            z0,
+            cond,
+            steps,
+            noise,
+        )
+    }
+
+    /// [`Lbebm::langevin`] with the parameters `p` (prediction's temperature).
+    fn langevin_at(
+        &self,
+        p: LangevinParams,
+        z0: &Tensor,
+        cond: &EnergyCondition,
+        steps: usize,
+        noise: Noise<'_>,
+    ) -> Result<Tensor> {
         self.langevin_with(p, z0, cond, steps, noise, !self.device.is_cpu())
     }
 
@@ -427,8 +444,7 @@ impl Lbebm {
             Diffusion::On => Noise::Rng(rng),
             Diffusion::Off => Noise::Off,
         };
-        let p = LangevinParams::predicting(l);
-        let z = self.langevin_with(p, &z0, &cond, draw.steps, noise, !self.device.is_cpu())?;
+        let z = self.langevin_at(LangevinParams::predicting(l), &z0, &cond, draw.steps, noise)?;
         let (energy, _) = self.ebm.energy_and_grad(&z, &cond)?;
         let (_, fut) = self.decode(&ck, &z, self.anchor_rows(n * k, k)?.as_ref())?;
         debug_assert_eq!(ck.dim(1)?, fdim);
