@@ -135,12 +135,26 @@ pub struct LangevinConfig {
     /// and so does training's validation: the temperature is chosen afterwards on
     /// validation with the checkpoint kept.
     pub test_temperature: f32,
+    /// Prediction only: σ of prediction's chains' starting points, in place of
+    /// `init_sigma` (absent: `init_sigma`). Twenty steps do not forget where a chain
+    /// starts, so this shapes the candidates' spread. Training's chains, best of many's and
+    /// training's validation keep `init_sigma`, so that adding it to a trained config
+    /// retrains the same weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_init_sigma: Option<f32>,
     /// Replay buffer size for persistent chains in training (0 turns PCD off).
     pub replay_size: usize,
     /// Prediction only: draw this many candidates per agent and return K that cover
     /// them (k-means over whole trajectories; the member nearest each centre or the
     /// centre itself, see [`RankConfig::cover`]). 0 or ≤ K: the K samples as drawn.
     pub candidates: usize,
+}
+
+impl LangevinConfig {
+    /// σ of prediction's chains' starting points: `test_init_sigma`, else `init_sigma`.
+    pub fn prediction_init_sigma(&self) -> f32 {
+        self.test_init_sigma.unwrap_or(self.init_sigma)
+    }
 }
 
 impl Default for LangevinConfig {
@@ -152,6 +166,7 @@ impl Default for LangevinConfig {
             step_size: 0.4,
             test_steps: 20,
             test_temperature: 1.0,
+            test_init_sigma: None,
             replay_size: 10_000,
             candidates: 0,
         }
@@ -593,6 +608,7 @@ impl Config {
             ("init_sigma", l.init_sigma),
             ("step_size", l.step_size),
             ("test_temperature", l.test_temperature),
+            ("test_init_sigma", l.prediction_init_sigma()),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(bad(format!("langevin.{n} must be a positive number")));
@@ -743,6 +759,25 @@ mod tests {
         assert!(c.to_toml().contains("traj_rank = 6"));
         assert!(c.check().is_ok());
         assert!(!Config::default().to_toml().contains("traj_rank"));
+    }
+
+    #[test]
+    fn the_prediction_starting_sigma_is_checked_falls_back_and_is_unwritten_when_unset() {
+        for text in [
+            "[langevin]\ntest_init_sigma = 0.0\n",
+            "[langevin]\ntest_init_sigma = -1.6\n",
+            "[langevin]\ntest_init_sigma = nan\n",
+        ] {
+            let e = rejection(text);
+            assert!(e.contains("langevin.test_init_sigma"), "{text}: {e}");
+        }
+        let c = Config::from_toml("[langevin]\ntest_init_sigma = 1.6\n").unwrap();
+        assert_eq!(c.langevin.prediction_init_sigma(), 1.6);
+        assert!(c.to_toml().contains("test_init_sigma = 1.6"));
+        assert!(c.check().is_ok());
+        let d = Config::from_toml("[langevin]\ninit_sigma = 3.0\n").unwrap();
+        assert_eq!(d.langevin.prediction_init_sigma(), 3.0);
+        assert!(!Config::default().to_toml().contains("test_init_sigma"));
     }
 
     #[test]

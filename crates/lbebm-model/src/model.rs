@@ -204,14 +204,16 @@ impl Lbebm {
         &self.cfg
     }
 
-    /// The same network (its tensors shared) predicting at another
-    /// `langevin.test_temperature`.
+    /// The same network (its tensors shared) predicting with training's chains: temperature
+    /// 1 and starting points of σ `init_sigma`, whatever the prediction-only
+    /// `langevin.test_temperature` and `langevin.test_init_sigma` say.
     ///
     /// # Errors
-    /// When `t` is not a positive number.
-    pub fn with_test_temperature(&self, t: f32) -> std::result::Result<Self, crate::ModelError> {
+    /// Never for a checked config; the config is checked again all the same.
+    pub fn with_training_chains(&self) -> std::result::Result<Self, crate::ModelError> {
         let mut c = self.cfg.clone().into_inner();
-        c.langevin.test_temperature = t;
+        c.langevin.test_temperature = 1.0;
+        c.langevin.test_init_sigma = None;
         Ok(Self {
             cfg: c.check()?,
             ..self.clone()
@@ -436,9 +438,9 @@ impl Lbebm {
         let l = &self.cfg.langevin;
         let shape = (n * k, self.cfg.model.zdim);
         let z0 = if self.device_noise && !self.device.is_cpu() {
-            self.randn_on_device(rng, shape, l.init_sigma)?
+            self.randn_on_device(rng, shape, l.prediction_init_sigma())?
         } else {
-            randn(rng, shape, l.init_sigma, &self.device)?
+            randn(rng, shape, l.prediction_init_sigma(), &self.device)?
         };
         let noise = match draw.diffusion {
             Diffusion::On => Noise::Rng(rng),

@@ -528,6 +528,42 @@ fn fast_and_tensor_paths_differ_by(m: &lbebm_model::Lbebm, sc: &[Scene], k: usiz
     (worst, compared)
 }
 
+/// Prediction's chains started at another σ (`langevin.test_init_sigma`): both paths start
+/// alike and the σ reaches the samples; set to `init_sigma` itself it changes nothing.
+#[test]
+fn fast_path_with_another_starting_sigma_agrees_with_the_tensor_path() {
+    let cfg = small_cfg();
+    let (plain, vm) = build(&cfg, 16);
+    let sc = scenes(4, 17);
+    // The same weights (the variables of `vm`), another prediction config.
+    let with = |s0: f32| {
+        let mut c = cfg.clone().into_inner();
+        c.langevin.test_init_sigma = Some(s0);
+        let vb = candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        lbebm_model::Lbebm::new(&c.check().unwrap(), vb).unwrap()
+    };
+    let narrow = with(0.25 * cfg.langevin.init_sigma);
+    let (worst, compared) = fast_and_tensor_paths_differ_by(&narrow, &sc, 6);
+    assert!(compared > 100, "only {compared} positions compared");
+    assert!(worst < 1e-4, "positions differ by {worst} m");
+    let energies = |m: lbebm_model::Lbebm| {
+        let mut p = LbebmPredictor::new(m, 5, "p").unwrap();
+        p.forecast(&sc, 6).unwrap()[0].agents[0].energies.clone()
+    };
+    let base = energies(plain);
+    // Written out, the training σ is the σ left unset: the same samples, bit for bit.
+    assert_eq!(energies(with(cfg.langevin.init_sigma)), base);
+    let moved = energies(narrow)
+        .iter()
+        .zip(&base)
+        .map(|(e, f)| (e - f).abs() / (1.0 + f.abs()))
+        .fold(0.0f32, f32::max);
+    assert!(
+        moved > 1e-2,
+        "the starting σ does not reach the samples: {moved}"
+    );
+}
+
 /// At a prediction temperature other than 1 both paths scale the noise alike, and the
 /// temperature reaches the samples.
 #[test]
@@ -962,20 +998,25 @@ fn validation_with_fewer_candidates_validates_as_prediction_with_that_many() {
 }
 
 #[test]
-fn validation_ignores_the_prediction_temperature() {
-    // Training's validation samples at temperature 1 whatever `langevin.test_temperature`
-    // says, so that adding a temperature to a trained config picks the same epoch and
-    // retrains the same weights.
-    let at = |t: f32| {
+fn validation_ignores_the_prediction_only_chain_settings() {
+    // Training's validation samples with training's chains (temperature 1, starting σ
+    // `init_sigma`) whatever `langevin.test_temperature` and `langevin.test_init_sigma`
+    // say, so that adding them to a trained config picks the same epoch and retrains the
+    // same weights.
+    let at = |t: f32, s0: Option<f32>| {
         let mut c = small_cfg().into_inner();
         c.train.val_covering = true;
         c.langevin.test_temperature = t;
+        c.langevin.test_init_sigma = s0;
         let (m, _vm) = build(&c.check().unwrap(), 7);
         assert_eq!(m.config().langevin.test_temperature, t);
+        assert_eq!(m.config().langevin.test_init_sigma, s0);
         let s = train::validate(&m, &scenes(6, 11), 5, &mut Quiet).unwrap();
         (s.windows, s.ade, s.fde)
     };
-    let cold = at(0.25);
-    assert!(cold.0 > 0);
-    assert_eq!(cold, at(1.0));
+    let plain = at(1.0, None);
+    assert!(plain.0 > 0);
+    assert_eq!(at(0.25, None), plain);
+    assert_eq!(at(1.0, Some(0.5)), plain);
+    assert_eq!(at(0.25, Some(0.5)), plain);
 }

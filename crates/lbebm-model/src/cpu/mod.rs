@@ -73,6 +73,7 @@ pub struct CpuModel {
     fdim: usize,
     zdim: usize,
     langevin: LangevinParams,
+    /// σ of the chains' starting points (prediction's: `test_init_sigma` when set).
     init_sigma: f32,
 }
 
@@ -104,7 +105,7 @@ impl CpuModel {
             fdim: cfg.model.fdim,
             zdim: cfg.model.zdim,
             langevin: LangevinParams::predicting(&cfg.langevin),
-            init_sigma: cfg.langevin.init_sigma,
+            init_sigma: cfg.langevin.prediction_init_sigma(),
         })
     }
 
