@@ -392,10 +392,19 @@ fn resume_matches_an_uninterrupted_run(change: impl Fn(&mut lbebm_model::config:
     let mut c = small_cfg().into_inner();
     change(&mut c.train);
     c.train.epochs = 4;
+    // A buffer of persistent chains that the first epoch fills and wraps, so that the
+    // resumed epochs start their chains from it (as real runs do, whose buffers fill
+    // within their first epoch) and not from noise.
+    c.langevin.replay_size = 8;
     let full_cfg = c.clone().check().unwrap();
     c.train.epochs = 2;
     let half_cfg = c.check().unwrap();
     let data = scenes(6, 9);
+    let agents: usize = data.iter().map(Scene::len).sum();
+    assert!(
+        agents > 8,
+        "{agents} agents do not fill the buffer in one epoch"
+    );
     let go = |cfg: &CheckedConfig, out: &std::path::Path, resume: bool| {
         train::train(
             TrainRun {

@@ -31,8 +31,9 @@ use std::time::Instant;
 /// Seed of the validation sampler: fixed, so validation scores compare across epochs.
 pub const VAL_SEED: u64 = 0x0005_eed0_f7a1;
 
-/// Name of the resumable training state inside the output folder (f32 weights and the
-/// optimiser's moments; not needed to use the model).
+/// Name of the resumable training state inside the output folder (f32 weights, the
+/// optimiser's moments, the weights' average if any and the buffer of persistent chains;
+/// not needed to use the model).
 pub const STATE: &str = "train_state.safetensors";
 /// The training state's counters and history, beside [`STATE`].
 pub const STATE_META: &str = "train_state.json";
@@ -217,6 +218,7 @@ pub fn train(
         None
     };
     let mut st = StateMeta::default();
+    let mut replay = Replay::new(cfg.model.zdim, cfg.langevin.replay_size);
     let state_path = run.out.join(STATE);
     std::fs::create_dir_all(run.out).map_err(|e| ModelError::Checkpoint {
         path: run.out.to_path_buf(),
@@ -240,6 +242,7 @@ pub fn train(
         if let Some(e) = ema.as_mut() {
             e.restore(&map, &state_path)?;
         }
+        replay.restore(&map, &state_path)?;
         let sm = std::fs::read(run.out.join(STATE_META))
             .ok()
             .and_then(|b| serde_json::from_slice::<StateMeta>(&b).ok())
@@ -251,7 +254,6 @@ pub fn train(
         st = sm;
         tracing::info!(epoch = st.epoch, "resuming");
     }
-    let mut replay = Replay::new(cfg.model.zdim, cfg.langevin.replay_size);
     let started = Instant::now();
     let base_seconds = st.seconds;
     for epoch in st.epoch..t.epochs {
@@ -369,7 +371,7 @@ pub fn train(
         st.history.push(report);
         st.epoch = epoch + 1;
         st.adam_t = adam.t;
-        save_state(run.out, &adam, ema.as_ref(), &st)?;
+        save_state(run.out, &adam, ema.as_ref(), &replay, &st)?;
         if t.patience > 0 && st.bad_epochs >= t.patience {
             tracing::info!(epoch = epoch + 1, "early stop: no validation gain");
             break;
@@ -390,12 +392,14 @@ fn save_state(
     dir: &Path,
     adam: &Adam,
     ema: Option<&Ema>,
+    replay: &Replay,
     st: &StateMeta,
 ) -> Result<(), ModelError> {
     let mut map = adam.state()?;
     if let Some(e) = ema {
         e.state(&mut map)?;
     }
+    replay.state(&mut map)?;
     checkpoint::save_tensors_atomic(&map, &dir.join(STATE))?;
     let j = serde_json::to_vec_pretty(st).map_err(|e| ModelError::Data(e.to_string()))?;
     checkpoint::write_atomic(&dir.join(STATE_META), &j)
