@@ -95,11 +95,13 @@ impl Ema {
             let t = map
                 .get(&format!("ema/{n}"))
                 .filter(|t| t.dims() == var.dims())
-                .ok_or_else(|| ModelError::Checkpoint {
-                    path: path.to_path_buf(),
-                    msg: format!(
-                        "cannot resume: the training state lacks ema/{n} or its shape differs (was it trained without train.ema?)"
-                    ),
+                .ok_or_else(|| {
+                    super::cannot_resume(
+                        path,
+                        format!(
+                            "the training state lacks ema/{n} or its shape differs (was it trained without train.ema?)"
+                        ),
+                    )
                 })?;
             *s = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
         }

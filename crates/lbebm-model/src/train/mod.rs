@@ -227,17 +227,13 @@ pub fn train(
     if run.resume {
         let on_disk = checkpoint::load_config(run.out)?;
         if on_disk.model != cfg.model {
-            return Err(ModelError::Checkpoint {
-                path: run.out.join(checkpoint::CONFIG),
-                msg: "cannot resume: the model section differs from the config given".into(),
-            });
+            return Err(cannot_resume(
+                &run.out.join(checkpoint::CONFIG),
+                "the model section differs from the config given",
+            ));
         }
-        let map = candle_core::safetensors::load(&state_path, &Device::Cpu).map_err(|e| {
-            ModelError::Checkpoint {
-                path: state_path.clone(),
-                msg: format!("cannot resume: {e}"),
-            }
-        })?;
+        let map = candle_core::safetensors::load(&state_path, &Device::Cpu)
+            .map_err(|e| cannot_resume(&state_path, e))?;
         adam.restore(&map, &state_path)?;
         if let Some(e) = ema.as_mut() {
             e.restore(&map, &state_path)?;
@@ -246,10 +242,7 @@ pub fn train(
         let sm = std::fs::read(run.out.join(STATE_META))
             .ok()
             .and_then(|b| serde_json::from_slice::<StateMeta>(&b).ok())
-            .ok_or_else(|| ModelError::Checkpoint {
-                path: run.out.join(STATE_META),
-                msg: "cannot resume: missing or unreadable".into(),
-            })?;
+            .ok_or_else(|| cannot_resume(&run.out.join(STATE_META), "missing or unreadable"))?;
         adam.t = sm.adam_t;
         st = sm;
         tracing::info!(epoch = st.epoch, "resuming");
@@ -386,6 +379,14 @@ pub fn train(
         seconds: st.seconds,
         history: st.history,
     })
+}
+
+/// Why `--resume` cannot go on from the training state at `path`.
+fn cannot_resume(path: &Path, why: impl std::fmt::Display) -> ModelError {
+    ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        msg: format!("cannot resume: {why}"),
+    }
 }
 
 fn save_state(

@@ -89,10 +89,7 @@ impl Replay {
         map: &HashMap<String, Tensor>,
         path: &Path,
     ) -> Result<(), ModelError> {
-        let err = |msg: String| ModelError::Checkpoint {
-            path: path.to_path_buf(),
-            msg: format!("cannot resume: {msg}"),
-        };
+        let err = |msg: String| super::cannot_resume(path, msg);
         let Some(chains) = map.get(CHAINS) else {
             if self.cap > 0 {
                 tracing::warn!(
@@ -115,7 +112,8 @@ impl Replay {
             .to_dtype(DType::U32)?
             .to_vec1::<u32>()?;
         let next = match next[..] {
-            [n] if (n as usize) < self.cap.max(1) && (rows == self.cap || n == 0) => n as usize,
+            // The ring's next slot: 0 until the buffer is full, then any of its rows.
+            [n] if n == 0 || (rows == self.cap && (n as usize) < rows) => n as usize,
             _ => return Err(err(format!("{NEXT} is {next:?}, not a slot of {rows}"))),
         };
         self.data = chains
