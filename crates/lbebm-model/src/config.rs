@@ -144,12 +144,6 @@ pub struct LangevinConfig {
     pub test_init_sigma: Option<f32>,
     /// Replay buffer size for persistent chains in training (0 turns PCD off).
     pub replay_size: usize,
-    /// Training only, once the replay buffer is full: the share of chains, in [0, 1], that
-    /// start from fresh noise N(0, `init_sigma`²) rather than from the buffer (each chain
-    /// by a coin of this weight). Prediction's chains always start from noise; 0 (the
-    /// default) draws nothing extra, so configs without it train the same weights.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub replay_reinit: f32,
     /// Prediction only: draw this many candidates per agent and return K that cover
     /// them (k-means over whole trajectories; the member nearest each centre or the
     /// centre itself, see [`RankConfig::cover`]). 0 or ≤ K: the K samples as drawn.
@@ -174,7 +168,6 @@ impl Default for LangevinConfig {
             test_temperature: 1.0,
             test_init_sigma: None,
             replay_size: 10_000,
-            replay_reinit: 0.0,
             candidates: 0,
         }
     }
@@ -621,9 +614,6 @@ impl Config {
                 return Err(bad(format!("langevin.{n} must be a positive number")));
             }
         }
-        if !(l.replay_reinit.is_finite() && (0.0..=1.0).contains(&l.replay_reinit)) {
-            return Err(bad("langevin.replay_reinit must be in [0, 1]".into()));
-        }
         let t = &self.train;
         let r = &self.rank;
         for (n, v) in [("bandwidth", r.bandwidth), ("cv_sigma", r.cv_sigma)] {
@@ -788,22 +778,6 @@ mod tests {
         let d = Config::from_toml("[langevin]\ninit_sigma = 3.0\n").unwrap();
         assert_eq!(d.langevin.prediction_init_sigma(), 3.0);
         assert!(!Config::default().to_toml().contains("test_init_sigma"));
-    }
-
-    #[test]
-    fn the_restart_share_is_checked_and_unwritten_when_off() {
-        for text in [
-            "[langevin]\nreplay_reinit = -0.1\n",
-            "[langevin]\nreplay_reinit = 1.5\n",
-            "[langevin]\nreplay_reinit = nan\n",
-        ] {
-            let e = rejection(text);
-            assert!(e.contains("langevin.replay_reinit"), "{text}: {e}");
-        }
-        let c = Config::from_toml("[langevin]\nreplay_reinit = 0.05\n").unwrap();
-        assert!(c.to_toml().contains("replay_reinit = 0.05"));
-        assert!(c.check().is_ok());
-        assert!(!Config::default().to_toml().contains("replay_reinit"));
     }
 
     #[test]

@@ -272,13 +272,7 @@ pub fn train(
             });
             let n: usize = scenes.iter().map(Scene::len).sum();
             let z0 = if replay.is_full() {
-                replay.sample(
-                    n,
-                    cfg.langevin.replay_reinit,
-                    cfg.langevin.init_sigma,
-                    &mut rng,
-                    run.device,
-                )?
+                replay.sample(n, &mut rng, run.device)?
             } else {
                 randn(
                     &mut rng,

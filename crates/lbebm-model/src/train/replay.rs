@@ -48,26 +48,17 @@ impl Replay {
             }
         }
     }
-    /// `n` chains' starting points, `[n, zdim]` on `dev`: each a latent drawn uniformly with
-    /// replacement from the buffer, or, with probability `reinit`, fresh noise of σ
-    /// `init_sigma`. With `reinit` 0 no coin is drawn, so the random stream is the one
-    /// a buffer without restarts uses.
+    /// `n` latents drawn uniformly with replacement, `[n, zdim]` on `dev`.
     pub fn sample(
         &self,
         n: usize,
-        reinit: f32,
-        init_sigma: f32,
         rng: &mut impl Rng,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
         let mut v = Vec::with_capacity(n * self.zdim);
         for _ in 0..n {
-            if reinit > 0.0 && rng.gen::<f32>() < reinit {
-                v.extend(crate::langevin::normals(rng, self.zdim, init_sigma));
-            } else {
-                let i = rng.gen_range(0..self.cap);
-                v.extend_from_slice(&self.data[i * self.zdim..(i + 1) * self.zdim]);
-            }
+            let i = rng.gen_range(0..self.cap);
+            v.extend_from_slice(&self.data[i * self.zdim..(i + 1) * self.zdim]);
         }
         Tensor::from_vec(v, (n, self.zdim), dev)
     }
@@ -164,44 +155,6 @@ mod tests {
             assert_eq!(a.data, b.data);
         }
         assert_eq!(filled(4, 6).next, 2, "the case above wraps");
-    }
-
-    #[test]
-    fn restarts_take_the_share_asked_and_none_leaves_the_stream_unchanged() {
-        use rand::rngs::StdRng;
-        use rand::SeedableRng;
-        // Buffer entries are 0..8 (each row two equal integers); noise rows are not.
-        let mut r = Replay::new(2, 4);
-        r.push(&[0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
-        let from_buffer = |t: &Tensor| {
-            let v = t.to_vec2::<f32>().unwrap();
-            v.iter()
-                .filter(|row| row[0] == row[1] && row[0].fract() == 0.0 && row[0] < 4.0)
-                .count()
-        };
-        let n = 4000;
-        let all = r
-            .sample(n, 0.0, 2.0, &mut StdRng::seed_from_u64(7), &Device::Cpu)
-            .unwrap();
-        assert_eq!(from_buffer(&all), n);
-        let mut plain = StdRng::seed_from_u64(7);
-        let expected: Vec<usize> = (0..n).map(|_| plain.gen_range(0..4)).collect();
-        let got: Vec<usize> = all
-            .to_vec2::<f32>()
-            .unwrap()
-            .iter()
-            .map(|row| row[0] as usize)
-            .collect();
-        assert_eq!(got, expected, "reinit 0 draws only the buffer's indices");
-        let some = r
-            .sample(n, 0.25, 2.0, &mut StdRng::seed_from_u64(7), &Device::Cpu)
-            .unwrap();
-        let restarted = (n - from_buffer(&some)) as f32 / n as f32;
-        assert!((restarted - 0.25).abs() < 0.03, "{restarted}");
-        let every = r
-            .sample(n, 1.0, 2.0, &mut StdRng::seed_from_u64(7), &Device::Cpu)
-            .unwrap();
-        assert_eq!(from_buffer(&every), 0);
     }
 
     #[test]
