@@ -120,9 +120,11 @@ impl Adam {
         map: &HashMap<String, Tensor>,
         path: &Path,
     ) -> Result<(), ModelError> {
-        let err = |n: &str| ModelError::Checkpoint {
-            path: path.to_path_buf(),
-            msg: format!("training state lacks {n} or its shape differs"),
+        let err = |n: &str| {
+            super::cannot_resume(
+                path,
+                format!("the training state lacks {n} or its shape differs"),
+            )
         };
         for (i, (n, var)) in self.vars.iter().enumerate() {
             let get = |p: &str| {
