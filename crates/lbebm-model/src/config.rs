@@ -355,13 +355,6 @@ pub struct TrainConfig {
     /// 2.6 times as much as 120, and the epochs rank alike.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub val_candidates: usize,
-    /// Validate with prediction's chains (`langevin.test_temperature`, `test_init_sigma`)
-    /// rather than training's. Off, the epoch is kept by how it samples at temperature 1,
-    /// which need not order the epochs as the checkpoint will predict (hotel/val: two
-    /// checkpoints level at temperature 1 were 0.012 m apart at 0.5). The weights of each
-    /// epoch are the same either way; only the epoch kept (and early stopping) can change.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub val_prediction_chains: bool,
     /// Stop when validation ADE has not improved for this many epochs (0: never).
     pub patience: usize,
     /// Each batch is cut into this many parts (whole scenes) whose gradients are
@@ -458,7 +451,6 @@ impl Default for TrainConfig {
             val_samples: 20,
             val_covering: false,
             val_candidates: 0,
-            val_prediction_chains: false,
             patience: 0,
             batch_parts: 2,
             variety_samples: 0,
@@ -801,20 +793,6 @@ mod tests {
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("val_candidates = 120"));
         assert!(!Config::default().to_toml().contains("val_candidates"));
-    }
-
-    #[test]
-    fn prediction_chain_validation_is_written_only_when_on() {
-        // Off by default and then absent from the TOML, so the configs of checkpoints
-        // trained before the option still match theirs.
-        assert!(!Config::default().train.val_prediction_chains);
-        assert!(!Config::default()
-            .to_toml()
-            .contains("val_prediction_chains"));
-        let c = Config::from_toml("[train]\nval_prediction_chains = true\n").unwrap();
-        assert!(c.train.val_prediction_chains);
-        assert!(c.to_toml().contains("val_prediction_chains = true"));
-        assert!(c.check().is_ok());
     }
 
     #[test]

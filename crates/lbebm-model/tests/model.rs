@@ -1029,33 +1029,3 @@ fn validation_ignores_the_prediction_only_chain_settings() {
     assert_eq!(at(1.0, Some(0.5)), plain);
     assert_eq!(at(0.25, Some(0.5)), plain);
 }
-
-#[test]
-fn validation_with_prediction_chains_scores_as_prediction_does() {
-    // `train.val_prediction_chains` keeps the epoch by prediction's own chains: validation
-    // then scores exactly as the predictor does (same seed), so the prediction-only
-    // temperature and starting σ now change the score; at 1 and none it is the default
-    // validation.
-    let at = |t: f32, s0: Option<f32>, prediction_chains: bool| {
-        let mut c = small_cfg().into_inner();
-        c.train.val_covering = true;
-        c.train.val_prediction_chains = prediction_chains;
-        c.langevin.test_temperature = t;
-        c.langevin.test_init_sigma = s0;
-        let (m, _vm) = build(&c.check().unwrap(), 7);
-        let val = scenes(6, 11);
-        let s = train::validate(&m, &val, 5, &mut Quiet).unwrap();
-        if prediction_chains {
-            let mut p = LbebmPredictor::new(m, train::VAL_SEED, "p").unwrap();
-            let e = lbebm_eval::evaluate(&mut p, &val, 5, 512, &mut |_| {}).unwrap();
-            assert_eq!((s.windows, s.ade, s.fde), (e.windows, e.ade, e.fde));
-        }
-        (s.windows, s.ade, s.fde)
-    };
-    let plain = at(1.0, None, true);
-    assert!(plain.0 > 0);
-    assert_eq!(at(1.0, None, false), plain);
-    assert_ne!(at(0.25, None, true), plain);
-    assert_ne!(at(1.0, Some(0.5), true), plain);
-    assert_eq!(at(0.25, Some(0.5), false), plain);
-}

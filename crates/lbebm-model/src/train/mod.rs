@@ -159,15 +159,10 @@ pub fn validate(
     k: usize,
     obs: &mut dyn Observer,
 ) -> Result<lbebm_eval::Score, ModelError> {
-    // By default with training's chains (temperature 1, starting points of σ `init_sigma`):
-    // the prediction-only temperature and starting σ are chosen afterwards, on validation
-    // too, with the checkpoint this picks (so adding them to a config retrains the same
-    // weights). `val_prediction_chains` keeps the epoch by prediction's chains instead.
-    let model = if model.config().train.val_prediction_chains {
-        model.clone()
-    } else {
-        model.with_training_chains()?
-    };
+    // With training's chains (temperature 1, starting points of σ `init_sigma`): the
+    // prediction-only temperature and starting σ are chosen afterwards, on validation too,
+    // with the checkpoint this picks (so adding them to a config retrains the same weights).
+    let model = model.with_training_chains()?;
     let mut p = LbebmPredictor::new(model.clone(), VAL_SEED, "val")?;
     let t = &model.config().train;
     if !t.val_covering {
