@@ -301,6 +301,19 @@ pub enum Reduction {
     Mean,
 }
 
+/// How best of many measures a sample's error against the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VarietyDistance {
+    /// Squared error per coordinate, averaged (the reference).
+    #[default]
+    Squared,
+    /// Euclidean distance per step, averaged over the steps: what ADE and FDE measure,
+    /// so the best sample is chosen and pulled as the metric counts it, and far-off
+    /// steps weigh linearly rather than quadratically.
+    Euclidean,
+}
+
 /// Optimisation and loss weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -386,6 +399,10 @@ pub struct TrainConfig {
     /// walker ends up is what the 12-step mean weighs least.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub variety_endpoint: f64,
+    /// How best of many measures each sample's error (the end point's extra weight
+    /// included): squared error (the default) or Euclidean distance per step.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub variety_distance: VarietyDistance,
     /// σ (metres, per coordinate) of Gaussian noise added to the observed positions of
     /// training agents (0: off); the futures stay clean. Real trackers jitter (the BIWI
     /// recordings, ETH and HOTEL, do by about 0.02–0.04 m), the UCY training scenes
@@ -457,6 +474,7 @@ impl Default for TrainConfig {
             kld_warmup: 0,
             variety_coef: 1.0,
             variety_endpoint: 0.0,
+            variety_distance: VarietyDistance::Squared,
             obs_noise: 0.0,
             weight_decay: 0.0,
             ema: 0.0,
@@ -692,6 +710,16 @@ impl Config {
                     .into(),
             ));
         }
+        if t.variety_distance != VarietyDistance::Squared
+            && t.anchor_wta == 0
+            && t.variety_samples == 0
+        {
+            return Err(bad(
+                "train.variety_distance measures the best-of-many term: it needs \
+                 train.variety_samples (or train.anchor_wta)"
+                    .into(),
+            ));
+        }
         if t.anchor_wta > 0 && t.variety_samples > 0 {
             return Err(bad(
                 "train.anchor_wta and train.variety_samples are two kinds of best of many: set one"
@@ -809,6 +837,21 @@ mod tests {
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("variety_endpoint = 2.0"));
         assert!(!Config::default().to_toml().contains("variety_endpoint"));
+    }
+
+    #[test]
+    fn the_variety_distance_needs_best_of_many_and_is_unwritten_when_squared() {
+        let e = rejection("[train]\nvariety_distance = \"euclidean\"\n");
+        assert!(e.contains("train.variety_distance"), "{e}");
+        assert!(
+            Config::from_toml("[train]\nvariety_samples = 8\nvariety_distance = \"l1\"\n").is_err()
+        );
+        let c =
+            Config::from_toml("[train]\nvariety_samples = 8\nvariety_distance = \"euclidean\"\n")
+                .unwrap();
+        assert!(c.clone().check().is_ok());
+        assert!(c.to_toml().contains("variety_distance = \"euclidean\""));
+        assert!(!Config::default().to_toml().contains("variety_distance"));
     }
 
     #[test]
