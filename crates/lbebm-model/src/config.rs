@@ -400,7 +400,10 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub variety_endpoint: f64,
     /// How best of many measures each sample's error (the end point's extra weight
-    /// included): squared error (the default) or Euclidean distance per step.
+    /// included): squared error (the default) or Euclidean distance per step. In model
+    /// units (metres × `data_scale`, 60) a distance is about 30 where its square is 900: with
+    /// Euclidean, `variety_coef` ≈ 30 keeps the term's gradient per unit of error near
+    /// the squared term's at weight 1.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub variety_distance: VarietyDistance,
     /// σ (metres, per coordinate) of Gaussian noise added to the observed positions of

@@ -44,8 +44,8 @@ pub fn variety_term(
     let (n, m, d) = samples.dims3()?;
     let diff = (samples - truth.unsqueeze(1)?.broadcast_as((n, m, d))?)?;
     let per_sample = match distance {
-        // Kept in the reference's order of operations, so that checkpoints trained with
-        // it are reproduced bit for bit.
+        // The same operations, in the same order, as before the Euclidean choice existed,
+        // so that the shipped checkpoints trained with it are reproduced bit for bit.
         VarietyDistance::Squared => {
             let sq = diff.sqr()?;
             let mut per_sample = sq.mean(2)?;
