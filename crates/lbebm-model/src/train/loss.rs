@@ -43,31 +43,25 @@ pub fn variety_term(
 ) -> Result<Tensor, ModelError> {
     let (n, m, d) = samples.dims3()?;
     let diff = (samples - truth.unsqueeze(1)?.broadcast_as((n, m, d))?)?;
-    let per_sample = match distance {
-        // The same operations, in the same order, as before the Euclidean choice existed,
-        // so that the shipped checkpoints trained with it are reproduced bit for bit.
-        VarietyDistance::Squared => {
-            let sq = diff.sqr()?;
-            let mut per_sample = sq.mean(2)?;
-            if endpoint > 0.0 {
-                let end = (sq.narrow(2, d - 2, 2)?.mean(2)? * endpoint)?;
-                per_sample = (per_sample + end)?;
-            }
-            per_sample
-        }
-        VarietyDistance::Euclidean => {
-            // (agents × M × T). The small constant keeps the square root's gradient
-            // finite where a sample meets the truth exactly (it shifts a distance by at
-            // most 1e-4 model units).
-            let dist = (diff.reshape((n, m, d / 2, 2))?.sqr()?.sum(3)? + 1e-8)?.sqrt()?;
-            let mut per_sample = dist.mean(2)?;
-            if endpoint > 0.0 {
-                let end = (dist.narrow(2, d / 2 - 1, 1)?.squeeze(2)? * endpoint)?;
-                per_sample = (per_sample + end)?;
-            }
-            per_sample
-        }
+    // Each sample's errors, and how many of them make up the end point: squared error
+    // per coordinate (the same operations, in the same order, as before the Euclidean
+    // choice existed, so that the shipped checkpoints are reproduced bit for bit), or
+    // distance per step (the small constant keeps the square root's gradient finite
+    // where a sample meets the truth exactly; it shifts a distance by at most 1e-4
+    // model units).
+    let (err, end_width) = match distance {
+        VarietyDistance::Squared => (diff.sqr()?, 2),
+        VarietyDistance::Euclidean => (
+            (diff.reshape((n, m, d / 2, 2))?.sqr()?.sum(3)? + 1e-8)?.sqrt()?,
+            1,
+        ),
     };
+    let mut per_sample = err.mean(2)?;
+    if endpoint > 0.0 {
+        let len = err.dim(2)?;
+        let end = (err.narrow(2, len - end_width, end_width)?.mean(2)? * endpoint)?;
+        per_sample = (per_sample + end)?;
+    }
     Ok(per_sample.min(1)?.mean_all()?)
 }
 
