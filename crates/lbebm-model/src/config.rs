@@ -314,28 +314,6 @@ pub enum VarietyDistance {
     Euclidean,
 }
 
-/// Which validation score keeps a training epoch's weights (and counts `patience`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SelectBy {
-    /// Best-of-K ADE alone (the reference).
-    #[default]
-    Ade,
-    /// Best-of-K ADE + FDE: the sum every `val/` decision in the README is made on, so
-    /// an epoch that gains ADE by losing more FDE is not kept.
-    AdeFde,
-}
-
-impl SelectBy {
-    /// The score to minimise, metres.
-    pub fn score(self, ade: f64, fde: f64) -> f64 {
-        match self {
-            SelectBy::Ade => ade,
-            SelectBy::AdeFde => ade + fde,
-        }
-    }
-}
-
 /// Optimisation and loss weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -390,11 +368,7 @@ pub struct TrainConfig {
     /// 2.6 times as much as 120, and the epochs rank alike.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub val_candidates: usize,
-    /// Which validation score keeps an epoch's weights: ADE (the default) or ADE + FDE.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub select_by: SelectBy,
-    /// Stop when the validation score (`select_by`) has not improved for this many
-    /// epochs (0: never).
+    /// Stop when validation ADE has not improved for this many epochs (0: never).
     pub patience: usize,
     /// Each batch is cut into this many parts (whole scenes) whose gradients are
     /// computed side by side on the worker threads and summed, weighted by agents: the
@@ -497,7 +471,6 @@ impl Default for TrainConfig {
             val_samples: 20,
             val_covering: false,
             val_candidates: 0,
-            select_by: SelectBy::Ade,
             patience: 0,
             batch_parts: 2,
             variety_samples: 0,
@@ -882,22 +855,6 @@ mod tests {
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("variety_distance = \"euclidean\""));
         assert!(!Config::default().to_toml().contains("variety_distance"));
-    }
-
-    #[test]
-    fn select_by_scores_ade_or_the_sum_and_is_unwritten_when_ade() {
-        assert_eq!(SelectBy::Ade.score(0.2, 0.4), 0.2);
-        assert_eq!(SelectBy::AdeFde.score(0.2, 0.4), 0.2 + 0.4);
-        // An epoch that gains ADE by losing more FDE: kept by ADE, not by the sum.
-        let (kept, next) = ((0.21, 0.37), (0.20, 0.39));
-        assert!(SelectBy::Ade.score(next.0, next.1) < SelectBy::Ade.score(kept.0, kept.1));
-        assert!(SelectBy::AdeFde.score(next.0, next.1) > SelectBy::AdeFde.score(kept.0, kept.1));
-        assert!(Config::from_toml("[train]\nselect_by = \"fde\"\n").is_err());
-        let c = Config::from_toml("[train]\nselect_by = \"ade_fde\"\n").unwrap();
-        assert_eq!(c.train.select_by, SelectBy::AdeFde);
-        assert!(c.clone().check().is_ok());
-        assert!(c.to_toml().contains("select_by = \"ade_fde\""));
-        assert!(!Config::default().to_toml().contains("select_by"));
     }
 
     #[test]

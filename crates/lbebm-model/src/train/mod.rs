@@ -323,11 +323,7 @@ pub fn train(
         // weights come back before the next epoch trains on.
         let raw = ema.as_ref().map(Ema::swap_in).transpose()?;
         let score = validate(&model, val, t.val_samples, obs)?;
-        let key = |ade, fde| t.select_by.score(ade, fde);
-        let better = match (st.best_ade, st.best_fde) {
-            (Some(a), Some(f)) => key(score.ade, score.fde) < key(a, f),
-            _ => true,
-        };
+        let better = st.best_ade.is_none_or(|b| score.ade < b);
         st.seconds = base_seconds + started.elapsed().as_secs_f64();
         if better {
             st.best_ade = Some(score.ade);
