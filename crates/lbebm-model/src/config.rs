@@ -301,19 +301,6 @@ pub enum Reduction {
     Mean,
 }
 
-/// How best of many measures a sample's error against the truth.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VarietyDistance {
-    /// Squared error per coordinate, averaged (the reference).
-    #[default]
-    Squared,
-    /// Euclidean distance per step, averaged over the steps: what ADE and FDE measure,
-    /// so the best sample is chosen and pulled as the metric counts it, and far-off
-    /// steps weigh linearly rather than quadratically.
-    Euclidean,
-}
-
 /// Optimisation and loss weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -399,13 +386,6 @@ pub struct TrainConfig {
     /// walker ends up is what the 12-step mean weighs least.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub variety_endpoint: f64,
-    /// How best of many measures each sample's error (the end point's extra weight
-    /// included): squared error (the default) or Euclidean distance per step. In model
-    /// units (metres × `data_scale`, 60) a distance is about 30 where its square is 900: with
-    /// Euclidean, `variety_coef` ≈ 30 keeps the term's gradient per unit of error near
-    /// the squared term's at weight 1.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub variety_distance: VarietyDistance,
     /// σ (metres, per coordinate) of Gaussian noise added to the observed positions of
     /// training agents (0: off); the futures stay clean. Real trackers jitter (the BIWI
     /// recordings, ETH and HOTEL, do by about 0.02–0.04 m), the UCY training scenes
@@ -477,7 +457,6 @@ impl Default for TrainConfig {
             kld_warmup: 0,
             variety_coef: 1.0,
             variety_endpoint: 0.0,
-            variety_distance: VarietyDistance::Squared,
             obs_noise: 0.0,
             weight_decay: 0.0,
             ema: 0.0,
@@ -713,16 +692,6 @@ impl Config {
                     .into(),
             ));
         }
-        if t.variety_distance != VarietyDistance::Squared
-            && t.anchor_wta == 0
-            && t.variety_samples == 0
-        {
-            return Err(bad(
-                "train.variety_distance measures the best-of-many term: it needs \
-                 train.variety_samples (or train.anchor_wta)"
-                    .into(),
-            ));
-        }
         if t.anchor_wta > 0 && t.variety_samples > 0 {
             return Err(bad(
                 "train.anchor_wta and train.variety_samples are two kinds of best of many: set one"
@@ -840,21 +809,6 @@ mod tests {
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("variety_endpoint = 2.0"));
         assert!(!Config::default().to_toml().contains("variety_endpoint"));
-    }
-
-    #[test]
-    fn the_variety_distance_needs_best_of_many_and_is_unwritten_when_squared() {
-        let e = rejection("[train]\nvariety_distance = \"euclidean\"\n");
-        assert!(e.contains("train.variety_distance"), "{e}");
-        assert!(
-            Config::from_toml("[train]\nvariety_samples = 8\nvariety_distance = \"l1\"\n").is_err()
-        );
-        let c =
-            Config::from_toml("[train]\nvariety_samples = 8\nvariety_distance = \"euclidean\"\n")
-                .unwrap();
-        assert!(c.clone().check().is_ok());
-        assert!(c.to_toml().contains("variety_distance = \"euclidean\""));
-        assert!(!Config::default().to_toml().contains("variety_distance"));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! side by side.
 
 use crate::batch::{plan_of, SceneBatch};
-use crate::config::VarietyDistance;
 use crate::model::{Lbebm, TrainNoise};
 use crate::ModelError;
 use candle_core::{backprop::GradStore, DType, Device, Tensor};
@@ -29,40 +28,6 @@ pub struct Losses {
     /// when off).
     #[serde(default)]
     pub variety: f64,
-}
-
-/// Best of many's term: `samples` (agents × M × 2T, the steps' x and y interleaved)
-/// against `truth` (agents × 2T); each sample's error is its mean over the steps (squared
-/// error per coordinate, or Euclidean distance per step) plus `endpoint` times its last
-/// step's; the smallest of the M per agent, averaged over agents.
-pub fn variety_term(
-    samples: &Tensor,
-    truth: &Tensor,
-    endpoint: f64,
-    distance: VarietyDistance,
-) -> Result<Tensor, ModelError> {
-    let (n, m, d) = samples.dims3()?;
-    let diff = (samples - truth.unsqueeze(1)?.broadcast_as((n, m, d))?)?;
-    // Each sample's errors, and how many of them make up the end point: squared error
-    // per coordinate (the same operations, in the same order, as before the Euclidean
-    // choice existed, so that the shipped checkpoints are reproduced bit for bit), or
-    // distance per step (the small constant keeps the square root's gradient finite
-    // where a sample meets the truth exactly; it shifts a distance by at most 1e-4
-    // model units).
-    let (err, end_width) = match distance {
-        VarietyDistance::Squared => (diff.sqr()?, 2),
-        VarietyDistance::Euclidean => (
-            (diff.reshape((n, m, d / 2, 2))?.sqr()?.sum(3)? + 1e-8)?.sqrt()?,
-            1,
-        ),
-    };
-    let mut per_sample = err.mean(2)?;
-    if endpoint > 0.0 {
-        let len = err.dim(2)?;
-        let end = (err.narrow(2, len - end_width, end_width)?.mean(2)? * endpoint)?;
-        per_sample = (per_sample + end)?;
-    }
-    Ok(per_sample.min(1)?.mean_all()?)
 }
 
 /// The loss of a part `b` holding the share `w` of a batch's agents: its terms that are
@@ -102,14 +67,19 @@ fn part_loss(
     // once, a mean one by share.
     let mut means = (((&plan * t.plan_coef)? + (&fut * t.future_coef)?)?
         + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
-    // Best of many: per agent the sample with the smallest error.
+    // Best of many: per agent the sample with the smallest mean squared error.
     let variety = match &o.variety {
-        Some(v) => Some(variety_term(
-            v,
-            future,
-            t.variety_endpoint,
-            t.variety_distance,
-        )?),
+        Some(v) => {
+            let (n, m, d) = v.dims3()?;
+            let truth = future.unsqueeze(1)?.broadcast_as((n, m, d))?;
+            let sq = (v - truth)?.sqr()?;
+            let mut per_sample = sq.mean(2)?;
+            if t.variety_endpoint > 0.0 {
+                let end = (sq.narrow(2, d - 2, 2)?.mean(2)? * t.variety_endpoint)?;
+                per_sample = (per_sample + end)?;
+            }
+            Some(per_sample.min(1)?.mean_all()?)
+        }
         None => None,
     };
     if let Some(v) = &variety {
@@ -265,95 +235,8 @@ pub fn kl_weight(
 
 #[cfg(test)]
 mod tests {
-    use super::{kl_weight, variety_term};
-    use crate::config::{TrainConfig, VarietyDistance};
-    use candle_core::{Device, Tensor};
-
-    /// Best of many's term, written out with loops: per agent the smallest of its
-    /// samples' errors (the mean over steps plus `endpoint` times the last step's).
-    fn variety_by_hand(s: &[Vec<Vec<f32>>], t: &[Vec<f32>], endpoint: f64, euclid: bool) -> f64 {
-        let mut total = 0.0;
-        for (agent, truth) in s.iter().zip(t) {
-            let steps = truth.len() / 2;
-            let mut best = f64::INFINITY;
-            for sample in agent {
-                let step_err: Vec<f64> = (0..steps)
-                    .map(|k| {
-                        let dx = (sample[2 * k] - truth[2 * k]) as f64;
-                        let dy = (sample[2 * k + 1] - truth[2 * k + 1]) as f64;
-                        if euclid {
-                            (dx * dx + dy * dy + 1e-8).sqrt()
-                        } else {
-                            (dx * dx + dy * dy) / 2.0
-                        }
-                    })
-                    .collect();
-                let e =
-                    step_err.iter().sum::<f64>() / steps as f64 + endpoint * step_err[steps - 1];
-                best = best.min(e);
-            }
-            total += best;
-        }
-        total / s.len() as f64
-    }
-
-    #[test]
-    fn variety_term_matches_its_loop_for_both_distances() {
-        // 3 agents, 4 samples, 5 steps: deterministic, uneven numbers.
-        let (n, m, steps) = (3, 4, 5);
-        let val = |i: usize| ((i * 37 % 23) as f32 - 11.0) * 0.13;
-        let samples: Vec<Vec<Vec<f32>>> = (0..n)
-            .map(|a| {
-                (0..m)
-                    .map(|j| (0..2 * steps).map(|k| val(a * 100 + j * 10 + k)).collect())
-                    .collect()
-            })
-            .collect();
-        let truth: Vec<Vec<f32>> = (0..n)
-            .map(|a| (0..2 * steps).map(|k| val(a * 7 + k * 3 + 1)).collect())
-            .collect();
-        let flat: Vec<f32> = samples.iter().flatten().flatten().copied().collect();
-        let st = Tensor::from_vec(flat, (n, m, 2 * steps), &Device::Cpu).unwrap();
-        let tt = Tensor::from_vec(
-            truth.iter().flatten().copied().collect::<Vec<f32>>(),
-            (n, 2 * steps),
-            &Device::Cpu,
-        )
-        .unwrap();
-        for (distance, euclid) in [
-            (VarietyDistance::Squared, false),
-            (VarietyDistance::Euclidean, true),
-        ] {
-            for endpoint in [0.0, 1.0] {
-                let got = variety_term(&st, &tt, endpoint, distance)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap() as f64;
-                let want = variety_by_hand(&samples, &truth, endpoint, euclid);
-                assert!(
-                    (got - want).abs() < 1e-5 * want.max(1.0),
-                    "{distance:?} endpoint {endpoint}: {got} vs {want}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_euclidean_variety_term_has_a_finite_gradient_where_a_sample_is_exact() {
-        let truth = Tensor::new(&[[0.5f32, -1.0, 2.0, 0.25]], &Device::Cpu).unwrap();
-        let v = candle_core::Var::from_tensor(
-            &Tensor::new(
-                &[[[0.5f32, -1.0, 2.0, 0.25], [1.0, 1.0, 1.0, 1.0]]],
-                &Device::Cpu,
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let loss = variety_term(v.as_tensor(), &truth, 1.0, VarietyDistance::Euclidean).unwrap();
-        let g = loss.backward().unwrap();
-        let grad: Vec<f32> = g.get(&v).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        assert!(grad.iter().all(|x| x.is_finite()), "{grad:?}");
-    }
+    use super::kl_weight;
+    use crate::config::TrainConfig;
 
     #[test]
     fn kl_warmup_ramps_linearly_then_holds() {
