@@ -30,6 +30,22 @@ pub struct Losses {
     pub variety: f64,
 }
 
+/// Best of many on `samples` (agents × samples × 2·steps) against `truth` (agents ×
+/// 2·steps): per sample its mean squared error over the coordinates, plus `endpoint` times
+/// the end point's; per agent the smallest; the mean over agents. A function of its own so
+/// that a test can hold it beside a plain loop.
+pub fn variety_term(samples: &Tensor, truth: &Tensor, endpoint: f64) -> Result<Tensor, ModelError> {
+    let (n, m, d) = samples.dims3()?;
+    let truth = truth.unsqueeze(1)?.broadcast_as((n, m, d))?;
+    let sq = (samples - truth)?.sqr()?;
+    let mut per_sample = sq.mean(2)?;
+    if endpoint > 0.0 {
+        let end = (sq.narrow(2, d - 2, 2)?.mean(2)? * endpoint)?;
+        per_sample = (per_sample + end)?;
+    }
+    Ok(per_sample.min(1)?.mean_all()?)
+}
+
 /// The loss of a part `b` holding the share `w` of a batch's agents: its terms that are
 /// means over agents weighted by `w`, its sums (a summed KL) as they are, so that the
 /// parts' losses add up to the batch's. The `Losses` returned are the part's own.
@@ -69,17 +85,7 @@ fn part_loss(
         + ((&cd * t.cd_coef)? + (&sub * t.subgoal_coef)?)?)?;
     // Best of many: per agent the sample with the smallest mean squared error.
     let variety = match &o.variety {
-        Some(v) => {
-            let (n, m, d) = v.dims3()?;
-            let truth = future.unsqueeze(1)?.broadcast_as((n, m, d))?;
-            let sq = (v - truth)?.sqr()?;
-            let mut per_sample = sq.mean(2)?;
-            if t.variety_endpoint > 0.0 {
-                let end = (sq.narrow(2, d - 2, 2)?.mean(2)? * t.variety_endpoint)?;
-                per_sample = (per_sample + end)?;
-            }
-            Some(per_sample.min(1)?.mean_all()?)
-        }
+        Some(v) => Some(variety_term(v, future, t.variety_endpoint)?),
         None => None,
     };
     if let Some(v) = &variety {
@@ -235,8 +241,64 @@ pub fn kl_weight(
 
 #[cfg(test)]
 mod tests {
-    use super::kl_weight;
+    use super::{kl_weight, variety_term};
     use crate::config::TrainConfig;
+    use candle_core::{Device, Tensor};
+
+    /// The plain reference: per agent, per sample, the mean over coordinates of the
+    /// squared error plus `endpoint` times the last step's; the smallest; their mean.
+    fn variety_by_hand(s: &[Vec<Vec<f32>>], t: &[Vec<f32>], endpoint: f64) -> f64 {
+        let mut total = 0.0;
+        for (agent, truth) in s.iter().zip(t) {
+            let d = truth.len();
+            let mut best = f64::INFINITY;
+            for sample in agent {
+                let sq: Vec<f64> = (0..d)
+                    .map(|k| ((sample[k] - truth[k]) as f64).powi(2))
+                    .collect();
+                let e =
+                    sq.iter().sum::<f64>() / d as f64 + endpoint * (sq[d - 2] + sq[d - 1]) / 2.0;
+                best = best.min(e);
+            }
+            total += best;
+        }
+        total / s.len() as f64
+    }
+
+    #[test]
+    fn variety_term_matches_its_loop() {
+        let (n, m, steps) = (3, 4, 5);
+        let val = |i: usize| ((i * 37 % 23) as f32 - 11.0) * 0.13;
+        let samples: Vec<Vec<Vec<f32>>> = (0..n)
+            .map(|a| {
+                (0..m)
+                    .map(|j| (0..2 * steps).map(|k| val(a * 100 + j * 10 + k)).collect())
+                    .collect()
+            })
+            .collect();
+        let truth: Vec<Vec<f32>> = (0..n)
+            .map(|a| (0..2 * steps).map(|k| val(a * 7 + k * 3 + 1)).collect())
+            .collect();
+        let flat: Vec<f32> = samples.iter().flatten().flatten().copied().collect();
+        let st = Tensor::from_vec(flat, (n, m, 2 * steps), &Device::Cpu).unwrap();
+        let tt = Tensor::from_vec(
+            truth.iter().flatten().copied().collect::<Vec<f32>>(),
+            (n, 2 * steps),
+            &Device::Cpu,
+        )
+        .unwrap();
+        for endpoint in [0.0, 1.0, 2.5] {
+            let got = variety_term(&st, &tt, endpoint)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap() as f64;
+            let want = variety_by_hand(&samples, &truth, endpoint);
+            assert!(
+                (got - want).abs() < 1e-5 * want.max(1.0),
+                "endpoint {endpoint}: {got} vs {want}"
+            );
+        }
+    }
 
     #[test]
     fn kl_warmup_ramps_linearly_then_holds() {
