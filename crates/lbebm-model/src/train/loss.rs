@@ -33,7 +33,9 @@ pub struct Losses {
 /// Best of many on `samples` (agents × samples × 2·steps) against `truth` (agents ×
 /// 2·steps): per sample its mean squared error over the coordinates, plus `endpoint` times
 /// the end point's; per agent the smallest; the mean over agents. A function of its own so
-/// that a test can hold it beside a plain loop.
+/// that a test can hold it beside a plain loop; its operations and their order are those of
+/// the loss that trained the shipped checkpoints, so that retraining reproduces them bit for
+/// bit.
 pub fn variety_term(samples: &Tensor, truth: &Tensor, endpoint: f64) -> Result<Tensor, ModelError> {
     let (n, m, d) = samples.dims3()?;
     let truth = truth.unsqueeze(1)?.broadcast_as((n, m, d))?;
