@@ -269,6 +269,7 @@ mod tests {
 
     #[test]
     fn variety_term_matches_its_loop() {
+        // 3 agents, 4 samples, 5 steps: deterministic, uneven numbers.
         let (n, m, steps) = (3, 4, 5);
         let val = |i: usize| ((i * 37 % 23) as f32 - 11.0) * 0.13;
         let samples: Vec<Vec<Vec<f32>>> = (0..n)
