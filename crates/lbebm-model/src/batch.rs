@@ -1,7 +1,7 @@
 //! Scenes → tensors in the model frame, and model outputs → world coordinates.
 
 use crate::config::Frame;
-use crate::social::scene_mask;
+use crate::social::{neighbour_mask, scene_mask};
 use candle_core::{Device, Result, Tensor};
 use lbebm_types::{AgentWindow, Normalizer, Scene, Vec2, OBS_LEN, PRED_LEN};
 
@@ -86,6 +86,9 @@ pub struct SceneBatch {
     pub norms: Vec<Normalizer>,
     /// Agents per scene, in batch order (social pooling stays within a scene).
     pub scene_sizes: Vec<usize>,
+    /// Each agent's last observed position in the world (metres, before any rotation):
+    /// what `model.social_radius` measures distances between.
+    pub last: Vec<[f32; 2]>,
 }
 
 impl SceneBatch {
@@ -106,6 +109,7 @@ impl SceneBatch {
         let mut fut = Vec::with_capacity(n * PRED_LEN * 2);
         let mut have_fut = true;
         let mut norms = Vec::with_capacity(n);
+        let mut last = Vec::with_capacity(n);
         for (si, s) in scenes.iter().enumerate() {
             let angle = angles.map_or(0.0, |a| a[si]);
             for a in &s.agents {
@@ -124,6 +128,8 @@ impl SceneBatch {
                     None => have_fut = false,
                 }
                 norms.push(nm);
+                let now = a.obs[OBS_LEN - 1];
+                last.push([now.x, now.y]);
             }
         }
         let scene_sizes: Vec<usize> = scenes.iter().map(|s| s.len()).collect();
@@ -136,12 +142,19 @@ impl SceneBatch {
             },
             norms,
             scene_sizes,
+            last,
         })
     }
 
     /// `[N, N]` additive social mask (built on demand: it grows with N²).
     pub fn mask(&self) -> Result<Tensor> {
         scene_mask(&self.scene_sizes, self.obs.device())
+    }
+
+    /// [`SceneBatch::mask`] restricted to neighbours within `radius` metres of each
+    /// other (`model.social_radius`; 0: the whole scene, the same as `mask`).
+    pub fn mask_within(&self, radius: f32) -> Result<Tensor> {
+        neighbour_mask(&self.scene_sizes, &self.last, radius, self.obs.device())
     }
 
     /// Agents in the batch.

@@ -39,6 +39,13 @@ pub struct ModelConfig {
     pub nl_dim: usize,
     /// Rounds of social pooling.
     pub nl_rounds: usize,
+    /// Neighbourhood of social pooling in metres (0: the whole scene): an agent pools
+    /// only over the agents of its scene within this distance of it at the last observed
+    /// step (itself included), as the original LB-EBM masks its pooling by distance. The
+    /// affinities carry no geometry of their own (every agent is encoded in its own
+    /// frame), so this is the only place where where the neighbours are enters.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub social_radius: f32,
     /// Hidden widths of the energy net (GELU between layers, scalar out).
     pub ebm_hidden: Vec<usize>,
     /// The frame each agent's positions are given to the network in.
@@ -105,6 +112,7 @@ impl Default for ModelConfig {
             nl_g: vec![256, 128, 64],
             nl_dim: 128,
             nl_rounds: 3,
+            social_radius: 0.0,
             ebm_hidden: vec![200, 200],
             frame: Frame::World,
             speed_ref: 0.0,
@@ -554,6 +562,14 @@ impl Config {
         if !(m.speed_ref.is_finite() && m.speed_ref >= 0.0) {
             return Err(bad("model.speed_ref must be a non-negative number".into()));
         }
+        if !(m.social_radius.is_finite() && m.social_radius >= 0.0) {
+            return Err(bad(
+                "model.social_radius must be a non-negative number of metres".into(),
+            ));
+        }
+        if m.social_radius > 0.0 && !m.social {
+            return Err(bad("model.social_radius needs model.social = true".into()));
+        }
         let [lo, hi] = m.speed_clamp;
         if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
             return Err(bad(
@@ -793,6 +809,22 @@ mod tests {
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("val_candidates = 120"));
         assert!(!Config::default().to_toml().contains("val_candidates"));
+    }
+
+    #[test]
+    fn the_social_radius_needs_pooling_and_is_unwritten_when_off() {
+        for text in [
+            "[model]\nsocial_radius = -1.0\n",
+            "[model]\nsocial_radius = nan\n",
+            "[model]\nsocial = false\nsocial_radius = 2.0\n",
+        ] {
+            let e = rejection(text);
+            assert!(e.contains("model.social_radius"), "{text}: {e}");
+        }
+        let c = Config::from_toml("[model]\nsocial_radius = 2.5\n").unwrap();
+        assert!(c.clone().check().is_ok());
+        assert!(c.to_toml().contains("social_radius = 2.5"));
+        assert!(!Config::default().to_toml().contains("social_radius"));
     }
 
     #[test]

@@ -270,8 +270,13 @@ impl Lbebm {
         Ok(layers)
     }
 
+    /// The social mask of `batch` under this model's `social_radius`.
+    pub fn social_mask(&self, batch: &crate::batch::SceneBatch) -> Result<Tensor> {
+        batch.mask_within(self.cfg.model.social_radius)
+    }
+
     /// Context `c` for every agent: `obs` is `[N, 16]` (observed positions relative to
-    /// the last one, scaled), `mask` from [`scene_mask`].
+    /// the last one, scaled), `mask` from [`Lbebm::social_mask`].
     pub fn encode(&self, obs: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let c = self.enc_past.forward(obs)?;
         match &self.social {

@@ -46,7 +46,7 @@ impl Sampler for CpuModel {
         draw: Draw,
         rng: &mut dyn rand::RngCore,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        CpuModel::sample(self, obs, &batch.scene_sizes, draw, rng)
+        CpuModel::sample(self, obs, &batch.scene_sizes, &batch.last, draw, rng)
     }
 }
 
@@ -62,7 +62,7 @@ impl Sampler for Lbebm {
         draw: Draw,
         rng: &mut dyn rand::RngCore,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let (fut, en) = Lbebm::sample(self, &batch.obs, &batch.mask()?, draw, rng)?;
+        let (fut, en) = Lbebm::sample(self, &batch.obs, &self.social_mask(batch)?, draw, rng)?;
         Ok((
             fut.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
             en.to_dtype(DType::F32)?.to_vec1::<f32>()?,

@@ -8,7 +8,7 @@ use candle_nn::VarBuilder;
 
 /// Logit offset that removes agents of other scenes from the affinity softmax:
 /// exp(−1e9) is exactly 0 in f32, so other scenes contribute nothing at all.
-const MASKED: f32 = -1e9;
+pub(crate) const MASKED: f32 = -1e9;
 
 /// Non-local social pooling over agents of the same scene.
 #[derive(Debug, Clone)]
@@ -62,6 +62,45 @@ pub fn scene_mask(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
         for i in start..start + s {
             for j in start..start + s {
                 m[i * n + j] = 0.0;
+            }
+        }
+        start += s;
+    }
+    Tensor::from_vec(m, (n, n), device)
+}
+
+/// Whether two agents of one scene pool over each other: always with `radius` 0 (the
+/// whole scene), else when their last observed positions (metres) lie within `radius`.
+/// Both social-pooling paths (this mask and the CPU's per-scene blocks) ask this.
+pub(crate) fn within(p: [f32; 2], q: [f32; 2], radius: f32) -> bool {
+    let (dx, dy) = (p[0] - q[0], p[1] - q[1]);
+    radius == 0.0 || dx * dx + dy * dy <= radius * radius
+}
+
+/// [`scene_mask`], further restricted to the pairs [`within`] `radius` of each other at
+/// `last` (each agent's last observed position, metres, batch order). With `radius` 0 it
+/// is [`scene_mask`] itself; otherwise it is written on the CPU and uploaded.
+pub fn neighbour_mask(
+    scene_sizes: &[usize],
+    last: &[[f32; 2]],
+    radius: f32,
+    device: &Device,
+) -> Result<Tensor> {
+    if radius == 0.0 {
+        return scene_mask(scene_sizes, device);
+    }
+    let n: usize = scene_sizes.iter().sum();
+    if last.len() != n {
+        candle_core::bail!("neighbour_mask: {} positions for {n} agents", last.len());
+    }
+    let mut m = vec![MASKED; n * n];
+    let mut start = 0;
+    for &s in scene_sizes {
+        for i in start..start + s {
+            for j in start..start + s {
+                if within(last[i], last[j], radius) {
+                    m[i * n + j] = 0.0;
+                }
             }
         }
         start += s;

@@ -273,6 +273,78 @@ fn social_pooling_ignores_other_scenes() {
     assert!(d > 1e-6, "a neighbour's change did not reach agent 0");
 }
 
+/// With `model.social_radius` an agent pools over the agents within it at the last
+/// observed step only: a far neighbour's motion leaves its context and its samples
+/// unchanged, bit for bit, on both paths, a near one's does not; the two paths agree.
+#[test]
+fn social_radius_pools_over_near_neighbours_only_on_both_paths() {
+    let mut c = small_cfg().into_inner();
+    c.model.social_radius = 2.0;
+    let cfg = c.check().unwrap();
+    let (m, _) = build(&cfg, 18);
+    let v = Vec2::new(0.4, 0.0);
+    // Agent 1 walks 1 m beside agent 0, agent 2 10 m away.
+    let scene = |bend: usize| Scene {
+        source: "synthetic".into(),
+        t: 0.0,
+        agents: (0..3)
+            .map(|i| {
+                let mut a = walker(i, Vec2::new(0.0, [0.0, 1.0, 10.0][i]), v, 0.0);
+                if i == bend {
+                    for (k, p) in a.obs.iter_mut().enumerate() {
+                        *p += Vec2::new(0.0, 0.05 * (OBS_LEN - 1 - k) as f32);
+                    }
+                }
+                a
+            })
+            .collect(),
+    };
+    let dev = Device::Cpu;
+    let ctx = |sc: &Scene| {
+        let b = SceneBatch::new(std::slice::from_ref(sc), 60.0, None, &dev).unwrap();
+        m.encode(&b.obs, &m.social_mask(&b).unwrap())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()
+    };
+    let samples = |sc: &Scene| {
+        let mut p = LbebmPredictor::new(m.clone(), 5, "fast").unwrap();
+        p.forecast(std::slice::from_ref(sc), 6).unwrap()[0].agents[0]
+            .samples
+            .clone()
+    };
+    let (base, far, near) = (scene(usize::MAX), scene(2), scene(1));
+    assert_eq!(
+        ctx(&far)[0],
+        ctx(&base)[0],
+        "a neighbour 10 m away reached agent 0"
+    );
+    assert_eq!(
+        samples(&far),
+        samples(&base),
+        "the far neighbour moved agent 0's samples"
+    );
+    let d: f32 = ctx(&near)[0]
+        .iter()
+        .zip(&ctx(&base)[0])
+        .map(|(x, y)| (x - y).abs())
+        .sum();
+    assert!(d > 1e-6, "a neighbour 1 m away did not reach agent 0");
+    // Without the radius the far neighbour counts as any other.
+    let b = SceneBatch::new(std::slice::from_ref(&far), 60.0, None, &dev).unwrap();
+    let whole = m
+        .encode(&b.obs, &b.mask().unwrap())
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    assert_ne!(whole[0], ctx(&far)[0], "the radius changed nothing");
+    // Random scenes (agents up to 14 m apart): the fast path masks as the tensor path.
+    let sc = scenes(6, 19);
+    let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
+    assert!(compared > 100, "only {compared} positions compared");
+    assert!(worst < 1e-4, "positions differ by {worst} m");
+}
+
 #[test]
 fn checkpoint_round_trip_and_mismatch_refused() {
     let cfg = small_cfg();
@@ -958,7 +1030,7 @@ fn chains_shared_out_among_threads_give_the_same_samples() {
             steps: 6,
             diffusion,
         };
-        fm.sample_on(&obs, &b.scene_sizes, draw, &mut r, threads)
+        fm.sample_on(&obs, &b.scene_sizes, &b.last, draw, &mut r, threads)
             .unwrap()
     };
     for noise in [Diffusion::On, Diffusion::Off] {

@@ -15,6 +15,7 @@ pub use energy::{CpuEnergy, EnergyScratch};
 
 use crate::kernels::{gemm, serial, Mat, Write};
 use crate::langevin::{self, Diffusion, Draw, LangevinParams, Noise};
+use crate::social::{within, MASKED};
 use candle_core::Result;
 use candle_nn::Linear;
 use dense::CpuMlp;
@@ -75,6 +76,8 @@ pub struct CpuModel {
     langevin: LangevinParams,
     /// σ of the chains' starting points (prediction's: `test_init_sigma` when set).
     init_sigma: f32,
+    /// `model.social_radius` (0: pool over the whole scene).
+    social_radius: f32,
 }
 
 impl CpuModel {
@@ -106,6 +109,7 @@ impl CpuModel {
             zdim: cfg.model.zdim,
             langevin: LangevinParams::predicting(&cfg.langevin),
             init_sigma: cfg.langevin.prediction_init_sigma(),
+            social_radius: cfg.model.social_radius,
         })
     }
 
@@ -115,8 +119,9 @@ impl CpuModel {
     }
 
     /// Context features `[N, fdim]` from observations `[N, 16]`, pooling within each
-    /// scene of `scene_sizes`.
-    pub fn encode(&self, obs: &[f32], scene_sizes: &[usize]) -> Vec<f32> {
+    /// scene of `scene_sizes` (and, with `model.social_radius`, among the agents whose
+    /// last positions `last` lie within it of each other).
+    pub fn encode(&self, obs: &[f32], scene_sizes: &[usize], last: &[[f32; 2]]) -> Vec<f32> {
         let n: usize = scene_sizes.iter().sum();
         let mut c = self.enc_past.forward(obs, n);
         let Some(social) = &self.social else {
@@ -141,6 +146,16 @@ impl CpuModel {
                     &mut logits,
                     Write::Overwrite,
                 );
+                if self.social_radius > 0.0 {
+                    // The same exact −1e9 as the tensor path's mask: exp() of it is 0.
+                    for i in 0..s {
+                        for j in 0..s {
+                            if !within(last[start + i], last[start + j], self.social_radius) {
+                                logits[i * s + j] += MASKED;
+                            }
+                        }
+                    }
+                }
                 for i in 0..s {
                     let row = &mut logits[i * s..(i + 1) * s];
                     let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -172,11 +187,12 @@ impl CpuModel {
         &self,
         obs: &[f32],
         scene_sizes: &[usize],
+        last: &[[f32; 2]],
         draw: Draw,
         rng: &mut dyn rand::RngCore,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let threads = candle_core::utils::get_num_threads();
-        self.sample_on(obs, scene_sizes, draw, rng, threads)
+        self.sample_on(obs, scene_sizes, last, draw, rng, threads)
     }
 
     /// [`CpuModel::sample`] with the chains shared out among `threads` threads (the
@@ -185,15 +201,19 @@ impl CpuModel {
         &self,
         obs: &[f32],
         scene_sizes: &[usize],
+        last: &[[f32; 2]],
         draw: Draw,
         rng: &mut dyn rand::RngCore,
         threads: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let n: usize = scene_sizes.iter().sum();
+        if self.social_radius > 0.0 && last.len() != n {
+            candle_core::bail!("sample: {} last positions for {n} agents", last.len());
+        }
         let k = draw.k;
         let rows = n * k;
         let f = self.fdim;
-        let c = self.encode(obs, scene_sizes);
+        let c = self.encode(obs, scene_sizes, last);
         let cond_n = self.energy.condition(&c, n);
         let h1 = cond_n.len() / n.max(1);
         let mut ck = Vec::with_capacity(rows * f);

@@ -66,7 +66,8 @@ fn part_loss(
         .as_ref()
         .ok_or_else(|| ModelError::Data("training scenes need ground-truth futures".into()))?;
     let plan_gt = plan_of(future, &cfg.model.subgoals)?;
-    let (o, z_neg) = model.forward_train(&b.obs, &b.mask()?, &plan_gt, z_neg0, noise)?;
+    let (o, z_neg) =
+        model.forward_train(&b.obs, &model.social_mask(b)?, &plan_gt, z_neg0, noise)?;
     let plan = (&o.plan - &plan_gt)?.sqr()?.mean_all()?;
     let fut = (&o.future - future)?.sqr()?.mean_all()?;
     // KL(q || N(0, I)), summed over latent dims, then summed or averaged over agents.
