@@ -31,6 +31,17 @@ pub struct FrameSpec {
     pub speed_ref: f32,
     /// Bounds of the speed factor.
     pub speed_clamp: [f32; 2],
+    /// Nearest neighbours described beside each agent's history (`model.neighbours`).
+    pub neighbours: usize,
+}
+
+/// Numbers per neighbour in a model input row (`model.neighbours`): a presence flag
+/// (1), its last observed position and its last step (x, y each), in the agent's frame.
+pub const NEIGHBOUR_FEATURES: usize = 5;
+
+/// Width of a model input row: the agent's 8 observed positions, then its neighbours.
+pub fn input_width(neighbours: usize) -> usize {
+    OBS_LEN * 2 + NEIGHBOUR_FEATURES * neighbours
 }
 
 impl FrameSpec {
@@ -41,6 +52,7 @@ impl FrameSpec {
             scale: m.data_scale,
             speed_ref: m.speed_ref,
             speed_clamp: m.speed_clamp,
+            neighbours: m.neighbours,
         }
     }
 
@@ -51,6 +63,7 @@ impl FrameSpec {
             scale,
             speed_ref: 0.0,
             speed_clamp: [1.0, 1.0],
+            neighbours: 0,
         }
     }
 
@@ -78,7 +91,9 @@ impl FrameSpec {
 /// A batch of whole scenes as model inputs.
 #[derive(Debug)]
 pub struct SceneBatch {
-    /// `[N, 16]`: observed positions relative to each agent's last one, scaled.
+    /// `[N, input_width]`: observed positions relative to each agent's last one, scaled
+    /// (the first 16 numbers of a row), then its nearest neighbours as
+    /// [`FrameSpec::neighbours`] asks ([`input_width`]).
     pub obs: Tensor,
     /// `[N, 24]` scaled relative futures, when every agent has ground truth.
     pub future: Option<Tensor>,
@@ -105,18 +120,42 @@ impl SceneBatch {
         dev: &Device,
     ) -> Result<Self> {
         let n: usize = scenes.iter().map(|s| s.len()).sum();
-        let mut obs = Vec::with_capacity(n * OBS_LEN * 2);
+        let width = input_width(spec.neighbours);
+        let mut obs = Vec::with_capacity(n * width);
         let mut fut = Vec::with_capacity(n * PRED_LEN * 2);
         let mut have_fut = true;
         let mut norms = Vec::with_capacity(n);
         let mut last = Vec::with_capacity(n);
+        let mut order = Vec::new();
         for (si, s) in scenes.iter().enumerate() {
             let angle = angles.map_or(0.0, |a| a[si]);
-            for a in &s.agents {
+            for (i, a) in s.agents.iter().enumerate() {
                 let nm = spec.normalizer(a, angle);
                 for p in &a.obs {
                     let q = nm.to_model(*p);
                     obs.extend_from_slice(&[q.x, q.y]);
+                }
+                if spec.neighbours > 0 {
+                    // The nearest others at the last observation (ties: scene order).
+                    let now = a.last_obs();
+                    order.clear();
+                    order.extend((0..s.agents.len()).filter(|&j| j != i));
+                    order.sort_by(|&j, &k| {
+                        let dj = (s.agents[j].last_obs() - now).norm_squared();
+                        let dk = (s.agents[k].last_obs() - now).norm_squared();
+                        dj.total_cmp(&dk)
+                    });
+                    for slot in 0..spec.neighbours {
+                        match order.get(slot) {
+                            Some(&j) => {
+                                let o = &s.agents[j].obs;
+                                let q = nm.to_model(o[OBS_LEN - 1]);
+                                let r = nm.to_model(o[OBS_LEN - 2]);
+                                obs.extend_from_slice(&[1.0, q.x, q.y, q.x - r.x, q.y - r.y]);
+                            }
+                            None => obs.extend_from_slice(&[0.0; NEIGHBOUR_FEATURES]),
+                        }
+                    }
                 }
                 match &a.future {
                     Some(f) => {
@@ -134,7 +173,7 @@ impl SceneBatch {
         }
         let scene_sizes: Vec<usize> = scenes.iter().map(|s| s.len()).collect();
         Ok(Self {
-            obs: Tensor::from_vec(obs, (n, OBS_LEN * 2), dev)?,
+            obs: Tensor::from_vec(obs, (n, width), dev)?,
             future: if have_fut && n > 0 {
                 Some(Tensor::from_vec(fut, (n, PRED_LEN * 2), dev)?)
             } else {
@@ -202,6 +241,57 @@ mod tests {
             scale: 10.0,
             speed_ref,
             speed_clamp: clamp,
+            neighbours: 0,
+        }
+    }
+
+    /// Each row holds the agent's history, then its nearest neighbours in its own frame,
+    /// nearest first; missing ones are zeros.
+    #[test]
+    fn rows_describe_the_nearest_neighbours_in_the_agents_frame() {
+        let walkers = [
+            walker(Vec2::new(0.0, 0.0), Vec2::new(1.0, 0.0), 0.5),
+            walker(Vec2::new(0.0, 5.0), Vec2::new(0.0, 1.0), 0.4),
+            walker(Vec2::new(0.0, 1.0), Vec2::new(-1.0, 0.0), 0.3),
+        ];
+        let scene = |agents: &[AgentWindow]| Scene {
+            source: "test".into(),
+            t: 0.0,
+            agents: agents.to_vec(),
+        };
+        let mut sp = spec(Frame::Heading, 0.0, [1.0, 1.0]);
+        sp.neighbours = 3;
+        let scenes = [scene(&walkers), scene(&walkers[..1])];
+        let b = SceneBatch::with_frame(&scenes, sp, None, &Device::Cpu).unwrap();
+        assert_eq!(b.obs.dims(), [4, input_width(3)]);
+        assert_eq!(input_width(3), 16 + 15);
+        let rows = b.obs.to_vec2::<f32>().unwrap();
+        // Agent 0 (last at (3.5, 0), walking +x): nearest is agent 2, then agent 1.
+        let nm = sp.normalizer(&walkers[0], 0.0);
+        for (slot, j) in [(0, 2), (1, 1)] {
+            let o = &walkers[j].obs;
+            let (q, r) = (nm.to_model(o[OBS_LEN - 1]), nm.to_model(o[OBS_LEN - 2]));
+            let got = &rows[0][16 + 5 * slot..16 + 5 * (slot + 1)];
+            assert_eq!(got, [1.0, q.x, q.y, q.x - r.x, q.y - r.y], "slot {slot}");
+        }
+        // In agent 0's frame agent 2 walks towards -x: its last step points backwards.
+        assert!(rows[0][16 + 3] < 0.0, "{:?}", &rows[0][16..21]);
+        // Two others only: the third slot is empty; alone in its scene: all empty.
+        assert!(rows[0][26..31].iter().all(|&v| v == 0.0));
+        assert!(rows[3][16..].iter().all(|&v| v == 0.0));
+        // The history itself is as without neighbours.
+        let plain = SceneBatch::with_frame(
+            &scenes,
+            spec(Frame::Heading, 0.0, [1.0, 1.0]),
+            None,
+            &Device::Cpu,
+        )
+        .unwrap()
+        .obs
+        .to_vec2::<f32>()
+        .unwrap();
+        for (r, p) in rows.iter().zip(&plain) {
+            assert_eq!(&r[..16], &p[..]);
         }
     }
 

@@ -46,6 +46,14 @@ pub struct ModelConfig {
     /// frame), so this is the only place where where the neighbours are enters.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub social_radius: f32,
+    /// Nearest neighbours the past encoder reads beside the agent's own history (0: none):
+    /// for each of the `neighbours` agents of its scene nearest to it at the last observed
+    /// step, a presence flag, the neighbour's last position and its last step, all in the
+    /// agent's own frame ([`crate::batch::NEIGHBOUR_FEATURES`] numbers each; absent ones
+    /// are zeros). Social pooling's affinities see no geometry; this puts where the
+    /// neighbours are and where they go into the agent's context directly.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub neighbours: usize,
     /// Hidden widths of the energy net (GELU between layers, scalar out).
     pub ebm_hidden: Vec<usize>,
     /// The frame each agent's positions are given to the network in.
@@ -113,6 +121,7 @@ impl Default for ModelConfig {
             nl_dim: 128,
             nl_rounds: 3,
             social_radius: 0.0,
+            neighbours: 0,
             ebm_hidden: vec![200, 200],
             frame: Frame::World,
             speed_ref: 0.0,
@@ -567,6 +576,9 @@ impl Config {
                 "model.social_radius must be a non-negative number of metres".into(),
             ));
         }
+        if m.neighbours > 16 {
+            return Err(bad("model.neighbours must be at most 16".into()));
+        }
         if m.social_radius > 0.0 && !m.social {
             return Err(bad("model.social_radius needs model.social = true".into()));
         }
@@ -813,6 +825,9 @@ mod tests {
 
     #[test]
     fn the_social_radius_needs_pooling_and_is_unwritten_when_off() {
+        let e = rejection("[model]\nneighbours = 17\n");
+        assert!(e.contains("model.neighbours"), "{e}");
+        assert!(!Config::default().to_toml().contains("neighbours"));
         for text in [
             "[model]\nsocial_radius = -1.0\n",
             "[model]\nsocial_radius = nan\n",

@@ -8,7 +8,7 @@ use crate::nn::{EnergyCondition, EnergyNet, Mlp};
 use crate::social::SocialPooling;
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
-use lbebm_types::{OBS_LEN, PRED_LEN};
+use lbebm_types::PRED_LEN;
 use rand::Rng;
 
 /// What the training loss needs from one forward pass.
@@ -154,7 +154,12 @@ impl Lbebm {
         let anchor_in = if m.anchors > 0 { np } else { 0 };
         Ok(Self {
             cfg: cfg.clone(),
-            enc_past: Mlp::new(OBS_LEN * 2, &m.enc_past, m.fdim, vb.pp("enc_past"))?,
+            enc_past: Mlp::new(
+                crate::batch::input_width(m.neighbours),
+                &m.enc_past,
+                m.fdim,
+                vb.pp("enc_past"),
+            )?,
             social: if m.social {
                 Some(SocialPooling::new(cfg, vb.pp("social"))?)
             } else {

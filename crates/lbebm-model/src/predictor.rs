@@ -122,6 +122,7 @@ impl LbebmPredictor {
         };
         // The observed rows on the host: the fast path's input and the ranking's.
         let obs = b.obs.flatten_all()?.to_vec1::<f32>()?;
+        let width = b.obs.dim(1)?;
         let draw = Draw {
             k,
             steps: self.steps,
@@ -139,7 +140,8 @@ impl LbebmPredictor {
                 let nm = &b.norms[agent];
                 let cands = &fut[agent * k * D..(agent + 1) * k * D];
                 let energies = &en[agent * k..(agent + 1) * k];
-                let obs_row = &obs[agent * OBS_LEN * 2..(agent + 1) * OBS_LEN * 2];
+                // The agent's own history: the first 16 numbers of its row.
+                let obs_row = &obs[agent * width..agent * width + OBS_LEN * 2];
                 let ch = crate::rank::choose(rank, cands, energies, obs_row, nm.scale, k_out);
                 let mut samples: Vec<_> = match &ch.rows {
                     Some(rows) => rows.iter().map(|x| to_world(x, nm)).collect(),

@@ -345,6 +345,58 @@ fn social_radius_pools_over_near_neighbours_only_on_both_paths() {
     assert!(worst < 1e-4, "positions differ by {worst} m");
 }
 
+/// With `model.neighbours` the past encoder reads the nearest neighbours: even without
+/// social pooling a neighbour's move reaches the agent's context (without them it cannot),
+/// and the fast path reads them as the tensor path does.
+#[test]
+fn neighbours_reach_the_context_on_both_paths() {
+    let context_moves = |neighbours: usize| {
+        let mut c = small_cfg().into_inner();
+        c.model.social = false;
+        c.model.neighbours = neighbours;
+        c.model.frame = lbebm_model::config::Frame::Heading;
+        let cfg = c.check().unwrap();
+        let (m, _) = build(&cfg, 20);
+        let spec = lbebm_model::batch::FrameSpec::of(&cfg.model);
+        let sc = scenes(8, 21);
+        let multi = sc
+            .iter()
+            .position(|s| s.len() > 1)
+            .expect("a scene with neighbours");
+        let mut moved = sc[multi].clone();
+        for p in moved.agents[1].obs.iter_mut() {
+            *p += Vec2::new(0.3, -0.2);
+        }
+        let ctx = |s: &Scene| {
+            let b =
+                SceneBatch::with_frame(std::slice::from_ref(s), spec, None, &Device::Cpu).unwrap();
+            m.encode(&b.obs, &m.social_mask(&b).unwrap())
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+        };
+        let (a, b) = (ctx(&sc[multi]), ctx(&moved));
+        if neighbours > 0 {
+            let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
+            assert!(compared > 100, "only {compared} positions compared");
+            assert!(worst < 1e-4, "positions differ by {worst} m");
+        }
+        a[0].iter()
+            .zip(&b[0])
+            .map(|(x, y)| (x - y).abs())
+            .sum::<f32>()
+    };
+    assert_eq!(
+        context_moves(0),
+        0.0,
+        "without pooling or neighbours nothing is shared"
+    );
+    assert!(
+        context_moves(3) > 1e-6,
+        "the nearest neighbour did not reach agent 0"
+    );
+}
+
 #[test]
 fn checkpoint_round_trip_and_mismatch_refused() {
     let cfg = small_cfg();
