@@ -41,9 +41,10 @@ pub struct ModelConfig {
     pub nl_rounds: usize,
     /// Neighbourhood of social pooling in metres (0: the whole scene): an agent pools
     /// only over the agents of its scene within this distance of it at the last observed
-    /// step (itself included), as the original LB-EBM masks its pooling by distance. The
-    /// affinities carry no geometry of their own (every agent is encoded in its own
-    /// frame), so this is the only place where where the neighbours are enters.
+    /// step (itself included), as PECNet's data pipeline, which the paper's code uses on
+    /// the Stanford Drone Dataset, masks pooling by distance. The affinities carry no
+    /// geometry of their own (every agent is encoded in its own frame); the radius brings
+    /// the distance between two agents in.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub social_radius: f32,
     /// Nearest neighbours the past encoder reads beside the agent's own history (0: none):
@@ -824,10 +825,16 @@ mod tests {
     }
 
     #[test]
-    fn the_social_radius_needs_pooling_and_is_unwritten_when_off() {
+    fn neighbours_are_bounded_and_unwritten_when_off() {
         let e = rejection("[model]\nneighbours = 17\n");
         assert!(e.contains("model.neighbours"), "{e}");
+        let c = Config::from_toml("[model]\nneighbours = 4\n").unwrap();
+        assert!(c.to_toml().contains("neighbours = 4"));
         assert!(!Config::default().to_toml().contains("neighbours"));
+    }
+
+    #[test]
+    fn the_social_radius_needs_pooling_and_is_unwritten_when_off() {
         for text in [
             "[model]\nsocial_radius = -1.0\n",
             "[model]\nsocial_radius = nan\n",

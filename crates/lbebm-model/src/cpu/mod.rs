@@ -118,7 +118,8 @@ impl CpuModel {
         &self.energy
     }
 
-    /// Context features `[N, fdim]` from observations `[N, 16]`, pooling within each
+    /// Context features `[N, fdim]` from input rows `[N, input width]` (the batch's `obs`:
+    /// the history, then the neighbours with `model.neighbours`), pooling within each
     /// scene of `scene_sizes` (and, with `model.social_radius`, among the agents whose
     /// last positions `last` lie within it of each other).
     pub fn encode(&self, obs: &[f32], scene_sizes: &[usize], last: &[[f32; 2]]) -> Vec<f32> {
