@@ -55,13 +55,25 @@ pub fn scene_mask(scene_sizes: &[usize], device: &Device) -> Result<Tensor> {
     if !device.is_cpu() {
         return scene_mask_on_device(scene_sizes, device);
     }
+    written_mask(scene_sizes, |_, _| true, device)
+}
+
+/// The `N × N` mask written on the host: 0 where `pools(i, j)` holds for agents `i`,
+/// `j` of one scene, −1e9 elsewhere.
+fn written_mask(
+    scene_sizes: &[usize],
+    pools: impl Fn(usize, usize) -> bool,
+    device: &Device,
+) -> Result<Tensor> {
     let n: usize = scene_sizes.iter().sum();
     let mut m = vec![MASKED; n * n];
     let mut start = 0;
     for &s in scene_sizes {
         for i in start..start + s {
             for j in start..start + s {
-                m[i * n + j] = 0.0;
+                if pools(i, j) {
+                    m[i * n + j] = 0.0;
+                }
             }
         }
         start += s;
@@ -93,19 +105,7 @@ pub fn neighbour_mask(
     if last.len() != n {
         candle_core::bail!("neighbour_mask: {} positions for {n} agents", last.len());
     }
-    let mut m = vec![MASKED; n * n];
-    let mut start = 0;
-    for &s in scene_sizes {
-        for i in start..start + s {
-            for j in start..start + s {
-                if within(last[i], last[j], radius) {
-                    m[i * n + j] = 0.0;
-                }
-            }
-        }
-        start += s;
-    }
-    Tensor::from_vec(m, (n, n), device)
+    written_mask(scene_sizes, |i, j| within(last[i], last[j], radius), device)
 }
 
 /// [`scene_mask`] built on `device` from the agents' scene numbers.
