@@ -131,23 +131,25 @@ impl SceneBatch {
             let angle = angles.map_or(0.0, |a| a[si]);
             for (i, a) in s.agents.iter().enumerate() {
                 let nm = spec.normalizer(a, angle);
+                let now = a.last_obs();
                 for p in &a.obs {
                     let q = nm.to_model(*p);
                     obs.extend_from_slice(&[q.x, q.y]);
                 }
                 if spec.neighbours > 0 {
                     // The nearest others at the last observation (ties: scene order).
-                    let now = a.last_obs();
                     order.clear();
-                    order.extend((0..s.agents.len()).filter(|&j| j != i));
-                    order.sort_by(|&j, &k| {
-                        let dj = (s.agents[j].last_obs() - now).norm_squared();
-                        let dk = (s.agents[k].last_obs() - now).norm_squared();
-                        dj.total_cmp(&dk)
-                    });
+                    order.extend(
+                        s.agents
+                            .iter()
+                            .enumerate()
+                            .filter(|&(j, _)| j != i)
+                            .map(|(j, b)| ((b.last_obs() - now).norm_squared(), j)),
+                    );
+                    order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
                     for slot in 0..spec.neighbours {
                         match order.get(slot) {
-                            Some(&j) => {
+                            Some(&(_, j)) => {
                                 let o = &s.agents[j].obs;
                                 let q = nm.to_model(o[OBS_LEN - 1]);
                                 let r = nm.to_model(o[OBS_LEN - 2]);
@@ -167,7 +169,6 @@ impl SceneBatch {
                     None => have_fut = false,
                 }
                 norms.push(nm);
-                let now = a.obs[OBS_LEN - 1];
                 last.push([now.x, now.y]);
             }
         }

@@ -130,12 +130,27 @@ impl CpuModel {
         };
         let f = self.fdim;
         let d = social.theta.out_dim();
+        // With a radius: which pairs of each scene are too far apart to pool, the scenes'
+        // `s × s` blocks one after another; the same in every round, so found once.
+        let mut far = Vec::new();
+        if self.social_radius > 0.0 {
+            let mut start = 0;
+            for &s in scene_sizes {
+                for i in start..start + s {
+                    far.extend(
+                        (start..start + s).map(|j| !within(last[i], last[j], self.social_radius)),
+                    );
+                }
+                start += s;
+            }
+        }
         for _ in 0..social.rounds {
             let th = social.theta.forward(&c, n);
             let ph = social.phi.forward(&c, n);
             let gc = social.g.forward(&c, n);
             let mut next = c.clone();
             let mut start = 0;
+            let mut block = 0;
             let mut logits = Vec::new();
             for &s in scene_sizes {
                 // Affinities within the scene only.
@@ -147,16 +162,17 @@ impl CpuModel {
                     &mut logits,
                     Write::Overwrite,
                 );
-                if self.social_radius > 0.0 {
+                if !far.is_empty() {
                     // The same exact −1e9 as the tensor path's mask: exp() of it is 0.
-                    for i in 0..s {
-                        for j in 0..s {
-                            if !within(last[start + i], last[start + j], self.social_radius) {
-                                logits[i * s + j] += MASKED;
-                            }
-                        }
+                    for (v, _) in logits
+                        .iter_mut()
+                        .zip(&far[block..block + s * s])
+                        .filter(|(_, f)| **f)
+                    {
+                        *v += MASKED;
                     }
                 }
+                block += s * s;
                 for i in 0..s {
                     let row = &mut logits[i * s..(i + 1) * s];
                     let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
