@@ -33,6 +33,8 @@ pub struct FrameSpec {
     pub speed_clamp: [f32; 2],
     /// Nearest neighbours described beside each agent's history (`model.neighbours`).
     pub neighbours: usize,
+    /// Metres within which a neighbour counts (`model.neighbour_range`; 0: no limit).
+    pub neighbour_range: f32,
 }
 
 /// Numbers per neighbour in a model input row (`model.neighbours`): a presence flag
@@ -53,6 +55,7 @@ impl FrameSpec {
             speed_ref: m.speed_ref,
             speed_clamp: m.speed_clamp,
             neighbours: m.neighbours,
+            neighbour_range: m.neighbour_range,
         }
     }
 
@@ -64,6 +67,7 @@ impl FrameSpec {
             speed_ref: 0.0,
             speed_clamp: [1.0, 1.0],
             neighbours: 0,
+            neighbour_range: 0.0,
         }
     }
 
@@ -137,14 +141,20 @@ impl SceneBatch {
                     obs.extend_from_slice(&[q.x, q.y]);
                 }
                 if spec.neighbours > 0 {
-                    // The nearest others at the last observation (ties: scene order).
+                    // The nearest others at the last observation (ties: scene order),
+                    // within the range if there is one.
+                    let range2 = match spec.neighbour_range {
+                        r if r > 0.0 => r * r,
+                        _ => f32::INFINITY,
+                    };
                     order.clear();
                     order.extend(
                         s.agents
                             .iter()
                             .enumerate()
                             .filter(|&(j, _)| j != i)
-                            .map(|(j, b)| ((b.last_obs() - now).norm_squared(), j)),
+                            .map(|(j, b)| ((b.last_obs() - now).norm_squared(), j))
+                            .filter(|&(d2, _)| d2 <= range2),
                     );
                     order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
                     for slot in 0..spec.neighbours {
@@ -243,6 +253,7 @@ mod tests {
             speed_ref,
             speed_clamp: clamp,
             neighbours: 0,
+            neighbour_range: 0.0,
         }
     }
 
@@ -294,6 +305,26 @@ mod tests {
         for (r, p) in rows.iter().zip(&plain) {
             assert_eq!(&r[..16], &p[..]);
         }
+        // Within 6 m of agent 0 (agent 2 is 5.7 m away, agent 1 8.6 m): agent 2 alone.
+        let near = SceneBatch::with_frame(
+            &scenes,
+            FrameSpec {
+                neighbour_range: 6.0,
+                ..sp
+            },
+            None,
+            &Device::Cpu,
+        )
+        .unwrap()
+        .obs
+        .to_vec2::<f32>()
+        .unwrap();
+        assert_eq!(&near[0][..21], &rows[0][..21]);
+        assert!(
+            near[0][21..].iter().all(|&v| v == 0.0),
+            "{:?}",
+            &near[0][21..]
+        );
     }
 
     #[test]

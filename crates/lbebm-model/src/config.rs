@@ -55,6 +55,11 @@ pub struct ModelConfig {
     /// neighbours are and where they go into the agent's context directly.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub neighbours: usize,
+    /// Metres within which `neighbours` counts an agent (0: no limit): farther ones are
+    /// absent (zeros), so the inputs stay bounded and a walker across the plaza does not
+    /// stand in for a near one that is not there.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub neighbour_range: f32,
     /// Hidden widths of the energy net (GELU between layers, scalar out).
     pub ebm_hidden: Vec<usize>,
     /// The frame each agent's positions are given to the network in.
@@ -123,6 +128,7 @@ impl Default for ModelConfig {
             nl_rounds: 3,
             social_radius: 0.0,
             neighbours: 0,
+            neighbour_range: 0.0,
             ebm_hidden: vec![200, 200],
             frame: Frame::World,
             speed_ref: 0.0,
@@ -580,6 +586,16 @@ impl Config {
         if m.neighbours > 16 {
             return Err(bad("model.neighbours must be at most 16".into()));
         }
+        if !(m.neighbour_range.is_finite() && m.neighbour_range >= 0.0) {
+            return Err(bad(
+                "model.neighbour_range must be a non-negative number of metres".into(),
+            ));
+        }
+        if m.neighbour_range > 0.0 && m.neighbours == 0 {
+            return Err(bad(
+                "model.neighbour_range needs model.neighbours > 0".into()
+            ));
+        }
         if m.social_radius > 0.0 && !m.social {
             return Err(bad("model.social_radius needs model.social = true".into()));
         }
@@ -831,6 +847,17 @@ mod tests {
         let c = Config::from_toml("[model]\nneighbours = 4\n").unwrap();
         assert!(c.to_toml().contains("neighbours = 4"));
         assert!(!Config::default().to_toml().contains("neighbours"));
+        for text in [
+            "[model]\nneighbours = 4\nneighbour_range = -1.0\n",
+            "[model]\nneighbours = 4\nneighbour_range = inf\n",
+            "[model]\nneighbour_range = 3.0\n",
+        ] {
+            let e = rejection(text);
+            assert!(e.contains("model.neighbour_range"), "{text}: {e}");
+        }
+        let c = Config::from_toml("[model]\nneighbours = 4\nneighbour_range = 3.0\n").unwrap();
+        assert!(c.to_toml().contains("neighbour_range = 3"));
+        assert!(!Config::default().to_toml().contains("neighbour_range"));
     }
 
     #[test]
