@@ -89,12 +89,7 @@ fn kernels(c: &mut Criterion) {
         diffusion: Diffusion::On,
     };
     c.bench_function("sample 32x20 fast", |b| {
-        b.iter(|| {
-            black_box(
-                fm.sample(&obs, &batch.scene_sizes, &batch.last, draw, &mut rng)
-                    .unwrap(),
-            )
-        })
+        b.iter(|| black_box(fm.sample(&obs, &batch, draw, &mut rng).unwrap()))
     });
     let mask = batch.mask().unwrap();
     c.bench_function("sample 32x20 candle", |b| {

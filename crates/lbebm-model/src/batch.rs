@@ -35,11 +35,20 @@ pub struct FrameSpec {
     pub neighbours: usize,
     /// Metres within which a neighbour counts (`model.neighbour_range`; 0: no limit).
     pub neighbour_range: f32,
+    /// Whether the batch carries the pairs' geometry for social pooling's edge net
+    /// (`model.social_edges`).
+    pub edges: bool,
 }
 
 /// Numbers per neighbour in a model input row (`model.neighbours`): a presence flag
 /// (1), its last observed position and its last step (x, y each), in the agent's frame.
 pub const NEIGHBOUR_FEATURES: usize = 5;
+
+/// Numbers per ordered pair of agents of a scene for social pooling's edge net
+/// (`model.social_edges`): where the other agent was last and its last step (x, y each),
+/// in the agent's own frame, in metres (model units over `data_scale`: rotated, and scaled
+/// with the agent's speed factor).
+pub const EDGE_FEATURES: usize = 4;
 
 /// Width of a model input row: the agent's 8 observed positions, then its neighbours.
 pub fn input_width(neighbours: usize) -> usize {
@@ -56,6 +65,7 @@ impl FrameSpec {
             speed_clamp: m.speed_clamp,
             neighbours: m.neighbours,
             neighbour_range: m.neighbour_range,
+            edges: m.social_edges > 0,
         }
     }
 
@@ -68,6 +78,7 @@ impl FrameSpec {
             speed_clamp: [1.0, 1.0],
             neighbours: 0,
             neighbour_range: 0.0,
+            edges: false,
         }
     }
 
@@ -108,6 +119,10 @@ pub struct SceneBatch {
     /// Each agent's last observed position in the world (metres, before any rotation):
     /// what `model.social_radius` measures distances between.
     pub last: Vec<[f32; 2]>,
+    /// With [`FrameSpec::edges`]: for each scene, its `s × s` ordered pairs (agent `i`'s
+    /// row, then the other `j`), [`EDGE_FEATURES`] numbers each, the scenes one after
+    /// another; empty without.
+    pub edges: Vec<f32>,
 }
 
 impl SceneBatch {
@@ -130,6 +145,10 @@ impl SceneBatch {
         let mut have_fut = true;
         let mut norms = Vec::with_capacity(n);
         let mut last = Vec::with_capacity(n);
+        let mut edges = Vec::new();
+        if spec.edges {
+            edges.reserve(scenes.iter().map(|s| s.len() * s.len()).sum::<usize>() * EDGE_FEATURES);
+        }
         let mut order = Vec::new();
         for (si, s) in scenes.iter().enumerate() {
             let angle = angles.map_or(0.0, |a| a[si]);
@@ -169,6 +188,13 @@ impl SceneBatch {
                         }
                     }
                 }
+                if spec.edges {
+                    for b in &s.agents {
+                        let q = nm.to_model(b.obs[OBS_LEN - 1]) / spec.scale;
+                        let r = nm.to_model(b.obs[OBS_LEN - 2]) / spec.scale;
+                        edges.extend_from_slice(&[q.x, q.y, q.x - r.x, q.y - r.y]);
+                    }
+                }
                 match &a.future {
                     Some(f) => {
                         for p in f {
@@ -193,7 +219,36 @@ impl SceneBatch {
             norms,
             scene_sizes,
             last,
+            edges,
         })
+    }
+
+    /// `[N, N, EDGE_FEATURES]`: [`SceneBatch::edges`] laid out as every pair of the batch,
+    /// zeros between scenes (social pooling's mask removes those pairs).
+    ///
+    /// # Errors
+    /// When the batch was built without edges.
+    pub fn edge_tensor(&self) -> Result<Tensor> {
+        let n = self.len();
+        let want: usize = self.scene_sizes.iter().map(|s| s * s).sum::<usize>() * EDGE_FEATURES;
+        if self.edges.len() != want {
+            candle_core::bail!(
+                "the batch carries {} edge numbers, not {want}",
+                self.edges.len()
+            );
+        }
+        let mut full = vec![0.0f32; n * n * EDGE_FEATURES];
+        let (mut start, mut at) = (0, 0);
+        for &s in &self.scene_sizes {
+            for i in start..start + s {
+                let row = (i * n + start) * EDGE_FEATURES;
+                full[row..row + s * EDGE_FEATURES]
+                    .copy_from_slice(&self.edges[at..at + s * EDGE_FEATURES]);
+                at += s * EDGE_FEATURES;
+            }
+            start += s;
+        }
+        Tensor::from_vec(full, (n, n, EDGE_FEATURES), self.obs.device())
     }
 
     /// `[N, N]` additive social mask (built on demand: it grows with N²).
@@ -254,6 +309,7 @@ mod tests {
             speed_clamp: clamp,
             neighbours: 0,
             neighbour_range: 0.0,
+            edges: false,
         }
     }
 

@@ -60,6 +60,13 @@ pub struct ModelConfig {
     /// stand in for a near one that is not there.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub neighbour_range: f32,
+    /// Hidden width of social pooling's edge net (0: none). With it every affinity gains
+    /// a learned term of the pair's geometry: the edge net (ReLU, one hidden layer, scalar
+    /// out) reads where the other agent was last and its last step, in the agent's own
+    /// frame, in metres ([`crate::batch::EDGE_FEATURES`] numbers), so that pooling can
+    /// weigh a neighbour by where it is and where it goes, not by its features alone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub social_edges: usize,
     /// Hidden widths of the energy net (GELU between layers, scalar out).
     pub ebm_hidden: Vec<usize>,
     /// The frame each agent's positions are given to the network in.
@@ -129,6 +136,7 @@ impl Default for ModelConfig {
             social_radius: 0.0,
             neighbours: 0,
             neighbour_range: 0.0,
+            social_edges: 0,
             ebm_hidden: vec![200, 200],
             frame: Frame::World,
             speed_ref: 0.0,
@@ -591,6 +599,12 @@ impl Config {
                 "model.neighbour_range must be a non-negative number of metres".into(),
             ));
         }
+        if m.social_edges > 256 {
+            return Err(bad("model.social_edges must be at most 256".into()));
+        }
+        if m.social_edges > 0 && !m.social {
+            return Err(bad("model.social_edges needs model.social = true".into()));
+        }
         if m.neighbour_range > 0.0 && m.neighbours == 0 {
             return Err(bad(
                 "model.neighbour_range needs model.neighbours > 0".into()
@@ -858,6 +872,20 @@ mod tests {
         let c = Config::from_toml("[model]\nneighbours = 4\nneighbour_range = 3.0\n").unwrap();
         assert!(c.to_toml().contains("neighbour_range = 3"));
         assert!(!Config::default().to_toml().contains("neighbour_range"));
+    }
+
+    #[test]
+    fn social_edges_need_pooling_and_are_unwritten_when_off() {
+        for text in [
+            "[model]\nsocial_edges = 257\n",
+            "[model]\nsocial = false\nsocial_edges = 16\n",
+        ] {
+            let e = rejection(text);
+            assert!(e.contains("model.social_edges"), "{text}: {e}");
+        }
+        let c = Config::from_toml("[model]\nsocial_edges = 16\n").unwrap();
+        assert!(c.to_toml().contains("social_edges = 16"));
+        assert!(!Config::default().to_toml().contains("social_edges"));
     }
 
     #[test]

@@ -247,6 +247,7 @@ impl Lbebm {
                 theta: s.theta.layers(),
                 phi: s.phi.layers(),
                 g: s.g.layers(),
+                edge: s.edge.as_ref().map(|e| e.layers()),
                 rounds: s.rounds,
             }),
             enc_plan: self.enc_plan.layers(),
@@ -275,9 +276,19 @@ impl Lbebm {
         Ok(layers)
     }
 
-    /// The social mask of `batch` under this model's `social_radius`.
+    /// What social pooling adds to its affinities for `batch`: the mask under this model's
+    /// `social_radius`, plus the edge net's terms with `social_edges` (then a function of
+    /// the weights: build it inside the step that differentiates it).
     pub fn social_mask(&self, batch: &crate::batch::SceneBatch) -> Result<Tensor> {
-        batch.mask_within(self.cfg.model.social_radius)
+        let mask = batch.mask_within(self.cfg.model.social_radius)?;
+        let bias = match &self.social {
+            Some(s) if s.edge.is_some() => s.edge_bias(&batch.edge_tensor()?)?,
+            _ => None,
+        };
+        match bias {
+            Some(b) => mask + b,
+            None => Ok(mask),
+        }
     }
 
     /// Context `c` for every agent: `obs` is `[N, 16]` (observed positions relative to

@@ -46,7 +46,7 @@ impl Sampler for CpuModel {
         draw: Draw,
         rng: &mut dyn rand::RngCore,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        CpuModel::sample(self, obs, &batch.scene_sizes, &batch.last, draw, rng)
+        CpuModel::sample(self, obs, batch, draw, rng)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Non-local social pooling over the agents of a scene, and the mask that keeps scenes
 //! of one batch apart.
 
+use crate::batch::EDGE_FEATURES;
 use crate::config::CheckedConfig;
 use crate::nn::Mlp;
 use candle_core::{Device, Module, Result, Tensor};
@@ -16,22 +17,42 @@ pub struct SocialPooling {
     pub(crate) theta: Mlp,
     pub(crate) phi: Mlp,
     pub(crate) g: Mlp,
+    /// The edge net (`model.social_edges`), if any.
+    pub(crate) edge: Option<Mlp>,
     pub(crate) rounds: usize,
 }
 
 impl SocialPooling {
-    /// θ, φ and g MLPs from the model config (tensor names `theta`, `phi`, `g`).
+    /// θ, φ and g MLPs from the model config (tensor names `theta`, `phi`, `g`; the edge
+    /// net's `edge`).
     pub fn new(cfg: &CheckedConfig, vb: VarBuilder) -> Result<Self> {
         let m = &cfg.model;
         Ok(Self {
             theta: Mlp::new(m.fdim, &m.nl_theta, m.nl_dim, vb.pp("theta"))?,
             phi: Mlp::new(m.fdim, &m.nl_phi, m.nl_dim, vb.pp("phi"))?,
             g: Mlp::new(m.fdim, &m.nl_g, m.fdim, vb.pp("g"))?,
+            edge: match m.social_edges {
+                0 => None,
+                h => Some(Mlp::new(EDGE_FEATURES, &[h], 1, vb.pp("edge"))?),
+            },
             rounds: m.nl_rounds,
         })
     }
 
-    /// `c ← c + A·g(c)`, `A = softmax(θ(c)φ(c)ᵀ + mask)` row-wise, `rounds` times.
+    /// The edge net's term of every affinity, `[N, N]`, from the pairs' geometry
+    /// `[N, N, EDGE_FEATURES]` ([`crate::batch::SceneBatch::edge_tensor`]); `None`
+    /// without an edge net.
+    pub fn edge_bias(&self, edges: &Tensor) -> Result<Option<Tensor>> {
+        let Some(net) = &self.edge else {
+            return Ok(None);
+        };
+        let (n, m, k) = edges.dims3()?;
+        let b = net.forward(&edges.reshape((n * m, k))?)?;
+        Ok(Some(b.reshape((n, m))?))
+    }
+
+    /// `c ← c + A·g(c)`, `A = softmax(θ(c)φ(c)ᵀ + mask)` row-wise, `rounds` times
+    /// (`mask` holds the edge net's terms too, where there is one).
     pub fn forward(&self, c: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let mut c = c.clone();
         for _ in 0..self.rounds {

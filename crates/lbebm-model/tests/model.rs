@@ -397,6 +397,63 @@ fn neighbours_reach_the_context_on_both_paths() {
     );
 }
 
+/// With `model.social_edges` pooling weighs a neighbour by where it is: moving a
+/// neighbour's whole track leaves its own features (its history in its own frame) as they
+/// were, so without the edge net agent 0's context changes only by float rounding, and
+/// with it it moves; the fast path reads the pairs as the tensor path does.
+#[test]
+fn social_edges_bring_where_neighbours_are_into_pooling_on_both_paths() {
+    let context_moves = |edges: usize| {
+        let mut c = small_cfg().into_inner();
+        c.model.social_edges = edges;
+        c.model.frame = lbebm_model::config::Frame::Heading;
+        let cfg = c.check().unwrap();
+        let (m, _) = build(&cfg, 22);
+        let spec = lbebm_model::batch::FrameSpec::of(&cfg.model);
+        let sc = scenes(8, 23);
+        let multi = sc
+            .iter()
+            .position(|s| s.len() > 1)
+            .expect("a scene with neighbours");
+        let mut moved = sc[multi].clone();
+        for p in moved.agents[1].obs.iter_mut() {
+            *p += Vec2::new(0.3, -0.2);
+        }
+        let ctx = |s: &Scene| {
+            let b =
+                SceneBatch::with_frame(std::slice::from_ref(s), spec, None, &Device::Cpu).unwrap();
+            assert_eq!(
+                b.edges.len(),
+                if edges > 0 { s.len() * s.len() * 4 } else { 0 }
+            );
+            m.encode(&b.obs, &m.social_mask(&b).unwrap())
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+        };
+        if edges > 0 {
+            let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
+            assert!(compared > 100, "only {compared} positions compared");
+            assert!(worst < 1e-4, "positions differ by {worst} m");
+        }
+        let (a, b) = (ctx(&sc[multi]), ctx(&moved));
+        a[0].iter()
+            .zip(&b[0])
+            .map(|(x, y)| (x - y).abs())
+            .sum::<f32>()
+    };
+    // Without the edge net only float rounding of the moved track's offsets remains.
+    let (without, with) = (context_moves(0), context_moves(8));
+    assert!(
+        without < 1e-3,
+        "pooling without edges saw where the neighbour stands: {without}"
+    );
+    assert!(
+        with > 100.0 * without.max(1e-5),
+        "the edge net did not see the neighbour move: {with} against {without}"
+    );
+}
+
 #[test]
 fn checkpoint_round_trip_and_mismatch_refused() {
     let cfg = small_cfg();
@@ -1082,8 +1139,7 @@ fn chains_shared_out_among_threads_give_the_same_samples() {
             steps: 6,
             diffusion,
         };
-        fm.sample_on(&obs, &b.scene_sizes, &b.last, draw, &mut r, threads)
-            .unwrap()
+        fm.sample_on(&obs, &b, draw, &mut r, threads).unwrap()
     };
     for noise in [Diffusion::On, Diffusion::Off] {
         let one = run(1, noise);

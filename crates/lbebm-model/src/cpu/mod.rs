@@ -13,6 +13,7 @@ mod energy;
 
 pub use energy::{CpuEnergy, EnergyScratch};
 
+use crate::batch::{SceneBatch, EDGE_FEATURES};
 use crate::kernels::{gemm, serial, Mat, Write};
 use crate::langevin::{self, Diffusion, Draw, LangevinParams, Noise};
 use crate::social::{within, MASKED};
@@ -47,6 +48,8 @@ pub struct SocialLayers<'a> {
     pub phi: &'a [Linear],
     /// g (values).
     pub g: &'a [Linear],
+    /// The edge net (`model.social_edges`), if any.
+    pub edge: Option<&'a [Linear]>,
     /// Rounds of pooling.
     pub rounds: usize,
 }
@@ -57,6 +60,7 @@ struct CpuSocial {
     theta: CpuMlp,
     phi: CpuMlp,
     g: CpuMlp,
+    edge: Option<CpuMlp>,
     rounds: usize,
 }
 
@@ -90,6 +94,7 @@ impl CpuModel {
                     theta: CpuMlp::from_linears(s.theta)?,
                     phi: CpuMlp::from_linears(s.phi)?,
                     g: CpuMlp::from_linears(s.g)?,
+                    edge: s.edge.map(CpuMlp::from_linears).transpose()?,
                     rounds: s.rounds,
                 }),
                 None => None,
@@ -118,11 +123,13 @@ impl CpuModel {
         &self.energy
     }
 
-    /// Context features `[N, fdim]` from input rows `[N, input width]` (the batch's `obs`:
-    /// the history, then the neighbours with `model.neighbours`), pooling within each
-    /// scene of `scene_sizes` (and, with `model.social_radius`, among the agents whose
-    /// last positions `last` lie within it of each other).
-    pub fn encode(&self, obs: &[f32], scene_sizes: &[usize], last: &[[f32; 2]]) -> Vec<f32> {
+    /// Context features `[N, fdim]` from input rows `[N, input width]` (`batch`'s `obs` on
+    /// the host: the history, then the neighbours with `model.neighbours`), pooling within
+    /// each of `batch`'s scenes (and, with `model.social_radius`, among the agents whose
+    /// last positions lie within it of each other; with `model.social_edges`, the edge net
+    /// reads the batch's [`SceneBatch::edges`]).
+    pub fn encode(&self, obs: &[f32], batch: &SceneBatch) -> Vec<f32> {
+        let (scene_sizes, last) = (&batch.scene_sizes, &batch.last);
         let n: usize = scene_sizes.iter().sum();
         let mut c = self.enc_past.forward(obs, n);
         let Some(social) = &self.social else {
@@ -135,7 +142,7 @@ impl CpuModel {
         let mut far = Vec::new();
         if self.social_radius > 0.0 {
             let mut start = 0;
-            for &s in scene_sizes {
+            for &s in scene_sizes.iter() {
                 for i in start..start + s {
                     far.extend(
                         (start..start + s).map(|j| !within(last[i], last[j], self.social_radius)),
@@ -144,6 +151,11 @@ impl CpuModel {
                 start += s;
             }
         }
+        // The edge net's terms, the scenes' `s × s` blocks as `far`: the same every round.
+        let bias = match &social.edge {
+            Some(net) => net.forward(&batch.edges, batch.edges.len() / EDGE_FEATURES),
+            None => Vec::new(),
+        };
         for _ in 0..social.rounds {
             let th = social.theta.forward(&c, n);
             let ph = social.phi.forward(&c, n);
@@ -162,6 +174,11 @@ impl CpuModel {
                     &mut logits,
                     Write::Overwrite,
                 );
+                if !bias.is_empty() {
+                    for (v, b) in logits.iter_mut().zip(&bias[block..block + s * s]) {
+                        *v += b;
+                    }
+                }
                 if !far.is_empty() {
                     // The same exact −1e9 as the tensor path's mask: exp() of it is 0.
                     for (v, _) in logits
@@ -203,13 +220,12 @@ impl CpuModel {
     pub fn sample(
         &self,
         obs: &[f32],
-        scene_sizes: &[usize],
-        last: &[[f32; 2]],
+        batch: &SceneBatch,
         draw: Draw,
         rng: &mut dyn rand::RngCore,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let threads = candle_core::utils::get_num_threads();
-        self.sample_on(obs, scene_sizes, last, draw, rng, threads)
+        self.sample_on(obs, batch, draw, rng, threads)
     }
 
     /// [`CpuModel::sample`] with the chains shared out among `threads` threads (the
@@ -217,20 +233,27 @@ impl CpuModel {
     pub fn sample_on(
         &self,
         obs: &[f32],
-        scene_sizes: &[usize],
-        last: &[[f32; 2]],
+        batch: &SceneBatch,
         draw: Draw,
         rng: &mut dyn rand::RngCore,
         threads: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let n: usize = scene_sizes.iter().sum();
-        if self.social_radius > 0.0 && last.len() != n {
-            candle_core::bail!("sample: {} last positions for {n} agents", last.len());
+        let n: usize = batch.scene_sizes.iter().sum();
+        if self.social_radius > 0.0 && batch.last.len() != n {
+            candle_core::bail!("sample: {} last positions for {n} agents", batch.last.len());
+        }
+        let pairs: usize = batch.scene_sizes.iter().map(|s| s * s).sum();
+        let with_edges = self.social.as_ref().is_some_and(|s| s.edge.is_some());
+        if with_edges && batch.edges.len() != pairs * EDGE_FEATURES {
+            candle_core::bail!(
+                "sample: {} edge numbers for {pairs} pairs of agents",
+                batch.edges.len()
+            );
         }
         let k = draw.k;
         let rows = n * k;
         let f = self.fdim;
-        let c = self.encode(obs, scene_sizes, last);
+        let c = self.encode(obs, batch);
         let cond_n = self.energy.condition(&c, n);
         let h1 = cond_n.len() / n.max(1);
         let mut ck = Vec::with_capacity(rows * f);
