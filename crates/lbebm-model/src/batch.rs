@@ -150,6 +150,10 @@ impl SceneBatch {
             edges.reserve(scenes.iter().map(|s| s.len() * s.len()).sum::<usize>() * EDGE_FEATURES);
         }
         let mut order = Vec::new();
+        let range2 = match spec.neighbour_range {
+            r if r > 0.0 => r * r,
+            _ => f32::INFINITY,
+        };
         for (si, s) in scenes.iter().enumerate() {
             let angle = angles.map_or(0.0, |a| a[si]);
             for (i, a) in s.agents.iter().enumerate() {
@@ -162,10 +166,6 @@ impl SceneBatch {
                 if spec.neighbours > 0 {
                     // The nearest others at the last observation (ties: scene order),
                     // within the range if there is one.
-                    let range2 = match spec.neighbour_range {
-                        r if r > 0.0 => r * r,
-                        _ => f32::INFINITY,
-                    };
                     order.clear();
                     order.extend(
                         s.agents

@@ -599,16 +599,16 @@ impl Config {
                 "model.neighbour_range must be a non-negative number of metres".into(),
             ));
         }
+        if m.neighbour_range > 0.0 && m.neighbours == 0 {
+            return Err(bad(
+                "model.neighbour_range needs model.neighbours > 0".into()
+            ));
+        }
         if m.social_edges > 256 {
             return Err(bad("model.social_edges must be at most 256".into()));
         }
         if m.social_edges > 0 && !m.social {
             return Err(bad("model.social_edges needs model.social = true".into()));
-        }
-        if m.neighbour_range > 0.0 && m.neighbours == 0 {
-            return Err(bad(
-                "model.neighbour_range needs model.neighbours > 0".into()
-            ));
         }
         if m.social_radius > 0.0 && !m.social {
             return Err(bad("model.social_radius needs model.social = true".into()));

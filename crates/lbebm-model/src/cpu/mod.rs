@@ -142,7 +142,7 @@ impl CpuModel {
         let mut far = Vec::new();
         if self.social_radius > 0.0 {
             let mut start = 0;
-            for &s in scene_sizes.iter() {
+            for &s in scene_sizes {
                 for i in start..start + s {
                     far.extend(
                         (start..start + s).map(|j| !within(last[i], last[j], self.social_radius)),
