@@ -330,10 +330,13 @@ mod tests {
         let mut sp = spec(Frame::Heading, 0.0, [1.0, 1.0]);
         sp.neighbours = 3;
         let scenes = [scene(&walkers), scene(&walkers[..1])];
-        let b = SceneBatch::with_frame(&scenes, sp, None, &Device::Cpu).unwrap();
-        assert_eq!(b.obs.dims(), [4, input_width(3)]);
+        let rows_of = |sp: FrameSpec| {
+            let b = SceneBatch::with_frame(&scenes, sp, None, &Device::Cpu).unwrap();
+            assert_eq!(b.obs.dims(), [4, input_width(sp.neighbours)]);
+            b.obs.to_vec2::<f32>().unwrap()
+        };
         assert_eq!(input_width(3), 16 + 15);
-        let rows = b.obs.to_vec2::<f32>().unwrap();
+        let rows = rows_of(sp);
         // Agent 0 (last at (3.5, 0), walking +x): nearest is agent 2, then agent 1.
         let nm = sp.normalizer(&walkers[0], 0.0);
         for (slot, j) in [(0, 2), (1, 1)] {
@@ -348,33 +351,15 @@ mod tests {
         assert!(rows[0][26..31].iter().all(|&v| v == 0.0));
         assert!(rows[3][16..].iter().all(|&v| v == 0.0));
         // The history itself is as without neighbours.
-        let plain = SceneBatch::with_frame(
-            &scenes,
-            spec(Frame::Heading, 0.0, [1.0, 1.0]),
-            None,
-            &Device::Cpu,
-        )
-        .unwrap()
-        .obs
-        .to_vec2::<f32>()
-        .unwrap();
+        let plain = rows_of(spec(Frame::Heading, 0.0, [1.0, 1.0]));
         for (r, p) in rows.iter().zip(&plain) {
             assert_eq!(&r[..16], &p[..]);
         }
         // Within 6 m of agent 0 (agent 2 is 5.7 m away, agent 1 8.6 m): agent 2 alone.
-        let near = SceneBatch::with_frame(
-            &scenes,
-            FrameSpec {
-                neighbour_range: 6.0,
-                ..sp
-            },
-            None,
-            &Device::Cpu,
-        )
-        .unwrap()
-        .obs
-        .to_vec2::<f32>()
-        .unwrap();
+        let near = rows_of(FrameSpec {
+            neighbour_range: 6.0,
+            ..sp
+        });
         assert_eq!(&near[0][..21], &rows[0][..21]);
         assert!(
             near[0][21..].iter().all(|&v| v == 0.0),

@@ -345,54 +345,65 @@ fn social_radius_pools_over_near_neighbours_only_on_both_paths() {
     assert!(worst < 1e-4, "positions differ by {worst} m");
 }
 
+/// How far agent 0's context moves (the sum of its features' changes) when agent 1's whole
+/// track in a random scene moves by (0.3, −0.2) m, for the heading-frame model that `edit`
+/// makes of the small config; with `paths`, the fast path's samples are held to the tensor
+/// path's as well.
+fn context_shift_when_a_neighbour_moves(
+    edit: impl FnOnce(&mut Config),
+    seed: u64,
+    paths: bool,
+) -> f32 {
+    let mut c = small_cfg().into_inner();
+    c.model.frame = lbebm_model::config::Frame::Heading;
+    edit(&mut c);
+    let cfg = c.check().unwrap();
+    let (m, _) = build(&cfg, seed);
+    let spec = lbebm_model::batch::FrameSpec::of(&cfg.model);
+    let sc = scenes(8, seed + 1);
+    let multi = sc
+        .iter()
+        .position(|s| s.len() > 1)
+        .expect("a scene with neighbours");
+    let mut moved = sc[multi].clone();
+    for p in moved.agents[1].obs.iter_mut() {
+        *p += Vec2::new(0.3, -0.2);
+    }
+    let ctx = |s: &Scene| {
+        let b = SceneBatch::with_frame(std::slice::from_ref(s), spec, None, &Device::Cpu).unwrap();
+        m.encode(&b.obs, &m.social_mask(&b).unwrap())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()
+    };
+    if paths {
+        let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
+        assert!(compared > 100, "only {compared} positions compared");
+        assert!(worst < 1e-4, "positions differ by {worst} m");
+    }
+    let (a, b) = (ctx(&sc[multi]), ctx(&moved));
+    a[0].iter().zip(&b[0]).map(|(x, y)| (x - y).abs()).sum()
+}
+
 /// With `model.neighbours` the past encoder reads the nearest neighbours: even without
 /// social pooling a neighbour's move reaches the agent's context (without them it cannot),
 /// and the fast path reads them as the tensor path does.
 #[test]
 fn neighbours_reach_the_context_on_both_paths() {
-    let context_moves = |neighbours: usize| {
-        let mut c = small_cfg().into_inner();
-        c.model.social = false;
-        c.model.neighbours = neighbours;
-        c.model.frame = lbebm_model::config::Frame::Heading;
-        let cfg = c.check().unwrap();
-        let (m, _) = build(&cfg, 20);
-        let spec = lbebm_model::batch::FrameSpec::of(&cfg.model);
-        let sc = scenes(8, 21);
-        let multi = sc
-            .iter()
-            .position(|s| s.len() > 1)
-            .expect("a scene with neighbours");
-        let mut moved = sc[multi].clone();
-        for p in moved.agents[1].obs.iter_mut() {
-            *p += Vec2::new(0.3, -0.2);
-        }
-        let ctx = |s: &Scene| {
-            let b =
-                SceneBatch::with_frame(std::slice::from_ref(s), spec, None, &Device::Cpu).unwrap();
-            m.encode(&b.obs, &m.social_mask(&b).unwrap())
-                .unwrap()
-                .to_vec2::<f32>()
-                .unwrap()
+    let shift = |k: usize| {
+        let edit = |c: &mut Config| {
+            c.model.social = false;
+            c.model.neighbours = k;
         };
-        let (a, b) = (ctx(&sc[multi]), ctx(&moved));
-        if neighbours > 0 {
-            let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
-            assert!(compared > 100, "only {compared} positions compared");
-            assert!(worst < 1e-4, "positions differ by {worst} m");
-        }
-        a[0].iter()
-            .zip(&b[0])
-            .map(|(x, y)| (x - y).abs())
-            .sum::<f32>()
+        context_shift_when_a_neighbour_moves(edit, 20, k > 0)
     };
     assert_eq!(
-        context_moves(0),
+        shift(0),
         0.0,
         "without pooling or neighbours nothing is shared"
     );
     assert!(
-        context_moves(3) > 1e-6,
+        shift(3) > 1e-6,
         "the nearest neighbour did not reach agent 0"
     );
 }
@@ -403,47 +414,10 @@ fn neighbours_reach_the_context_on_both_paths() {
 /// with it it moves; the fast path reads the pairs as the tensor path does.
 #[test]
 fn social_edges_bring_where_neighbours_are_into_pooling_on_both_paths() {
-    let context_moves = |edges: usize| {
-        let mut c = small_cfg().into_inner();
-        c.model.social_edges = edges;
-        c.model.frame = lbebm_model::config::Frame::Heading;
-        let cfg = c.check().unwrap();
-        let (m, _) = build(&cfg, 22);
-        let spec = lbebm_model::batch::FrameSpec::of(&cfg.model);
-        let sc = scenes(8, 23);
-        let multi = sc
-            .iter()
-            .position(|s| s.len() > 1)
-            .expect("a scene with neighbours");
-        let mut moved = sc[multi].clone();
-        for p in moved.agents[1].obs.iter_mut() {
-            *p += Vec2::new(0.3, -0.2);
-        }
-        let ctx = |s: &Scene| {
-            let b =
-                SceneBatch::with_frame(std::slice::from_ref(s), spec, None, &Device::Cpu).unwrap();
-            assert_eq!(
-                b.edges.len(),
-                if edges > 0 { s.len() * s.len() * 4 } else { 0 }
-            );
-            m.encode(&b.obs, &m.social_mask(&b).unwrap())
-                .unwrap()
-                .to_vec2::<f32>()
-                .unwrap()
-        };
-        if edges > 0 {
-            let (worst, compared) = fast_and_tensor_paths_differ_by(&m, &sc, 6);
-            assert!(compared > 100, "only {compared} positions compared");
-            assert!(worst < 1e-4, "positions differ by {worst} m");
-        }
-        let (a, b) = (ctx(&sc[multi]), ctx(&moved));
-        a[0].iter()
-            .zip(&b[0])
-            .map(|(x, y)| (x - y).abs())
-            .sum::<f32>()
+    let shift = |h: usize| {
+        context_shift_when_a_neighbour_moves(|c: &mut Config| c.model.social_edges = h, 22, h > 0)
     };
-    // Without the edge net only float rounding of the moved track's offsets remains.
-    let (without, with) = (context_moves(0), context_moves(8));
+    let (without, with) = (shift(0), shift(8));
     assert!(
         without < 1e-3,
         "pooling without edges saw where the neighbour stands: {without}"
