@@ -291,8 +291,9 @@ impl Lbebm {
         }
     }
 
-    /// Context `c` for every agent: `obs` is `[N, 16]` (observed positions relative to
-    /// the last one, scaled), `mask` from [`Lbebm::social_mask`].
+    /// Context `c` for every agent: `obs` is `[N, input width]` (observed positions
+    /// relative to the last one, scaled, then the neighbours with `model.neighbours`; see
+    /// [`crate::batch::input_width`]), `mask` from [`Lbebm::social_mask`].
     pub fn encode(&self, obs: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let c = self.enc_past.forward(obs)?;
         match &self.social {
