@@ -428,6 +428,22 @@ fn social_edges_bring_where_neighbours_are_into_pooling_on_both_paths() {
     );
 }
 
+/// A model with an edge net refuses, on both paths, a batch built without the pairs'
+/// geometry, rather than pooling without it.
+#[test]
+fn an_edge_net_refuses_a_batch_without_edges() {
+    let mut c = small_cfg().into_inner();
+    c.model.social_edges = 8;
+    let (m, _) = build(&c.check().unwrap(), 24);
+    let b = SceneBatch::new(&scenes(2, 25), 60.0, None, &Device::Cpu).unwrap();
+    assert!(b.edges.is_empty());
+    let e = m.social_mask(&b).unwrap_err();
+    assert!(e.to_string().contains("edge numbers"), "{e}");
+    let obs = b.obs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let e = m.cpu_model().unwrap().encode(&obs, &b).unwrap_err();
+    assert!(e.to_string().contains("edge numbers"), "{e}");
+}
+
 #[test]
 fn checkpoint_round_trip_and_mismatch_refused() {
     let cfg = small_cfg();

@@ -128,13 +128,27 @@ impl CpuModel {
     /// each of `batch`'s scenes (and, with `model.social_radius`, among the agents whose
     /// last positions lie within it of each other; with `model.social_edges`, the edge net
     /// reads the batch's [`SceneBatch::edges`]).
-    pub fn encode(&self, obs: &[f32], batch: &SceneBatch) -> Vec<f32> {
+    ///
+    /// # Errors
+    /// When `batch` lacks what the model pools by: last positions for a radius, or the
+    /// pairs' geometry for an edge net.
+    pub fn encode(&self, obs: &[f32], batch: &SceneBatch) -> Result<Vec<f32>> {
         let (scene_sizes, last) = (&batch.scene_sizes, &batch.last);
         let n: usize = scene_sizes.iter().sum();
         let mut c = self.enc_past.forward(obs, n);
         let Some(social) = &self.social else {
-            return c;
+            return Ok(c);
         };
+        if self.social_radius > 0.0 && last.len() != n {
+            candle_core::bail!("encode: {} last positions for {n} agents", last.len());
+        }
+        let pairs: usize = scene_sizes.iter().map(|s| s * s).sum();
+        if social.edge.is_some() && batch.edges.len() != pairs * EDGE_FEATURES {
+            candle_core::bail!(
+                "encode: {} edge numbers for {pairs} pairs of agents",
+                batch.edges.len()
+            );
+        }
         let f = self.fdim;
         let d = social.theta.out_dim();
         // With a radius: which pairs of each scene are too far apart to pool, the scenes'
@@ -212,7 +226,7 @@ impl CpuModel {
             }
             c = next;
         }
-        c
+        Ok(c)
     }
 
     /// As [`crate::model::Lbebm::sample`]: futures `[N·K, 24]` and energies `[N·K]`,
@@ -239,21 +253,10 @@ impl CpuModel {
         threads: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let n: usize = batch.scene_sizes.iter().sum();
-        if self.social_radius > 0.0 && batch.last.len() != n {
-            candle_core::bail!("sample: {} last positions for {n} agents", batch.last.len());
-        }
-        let pairs: usize = batch.scene_sizes.iter().map(|s| s * s).sum();
-        let with_edges = self.social.as_ref().is_some_and(|s| s.edge.is_some());
-        if with_edges && batch.edges.len() != pairs * EDGE_FEATURES {
-            candle_core::bail!(
-                "sample: {} edge numbers for {pairs} pairs of agents",
-                batch.edges.len()
-            );
-        }
         let k = draw.k;
         let rows = n * k;
         let f = self.fdim;
-        let c = self.encode(obs, batch);
+        let c = self.encode(obs, batch)?;
         let cond_n = self.energy.condition(&c, n);
         let h1 = cond_n.len() / n.max(1);
         let mut ck = Vec::with_capacity(rows * f);
