@@ -50,6 +50,14 @@ pub const NEIGHBOUR_FEATURES: usize = 5;
 /// with the agent's speed factor).
 pub const EDGE_FEATURES: usize = 4;
 
+/// Another agent `b` as `nm`'s agent sees it: where `b` was last and its last step, in that
+/// agent's model frame (what both the neighbour inputs and the edge net read).
+fn seen_from(nm: &Normalizer, b: &AgentWindow) -> [f32; 4] {
+    let q = nm.to_model(b.obs[OBS_LEN - 1]);
+    let r = nm.to_model(b.obs[OBS_LEN - 2]);
+    [q.x, q.y, q.x - r.x, q.y - r.y]
+}
+
 /// Width of a model input row: the agent's 8 observed positions, then its neighbours.
 pub fn input_width(neighbours: usize) -> usize {
     OBS_LEN * 2 + NEIGHBOUR_FEATURES * neighbours
@@ -147,7 +155,7 @@ impl SceneBatch {
         let mut last = Vec::with_capacity(n);
         let mut edges = Vec::new();
         if spec.edges {
-            edges.reserve(scenes.iter().map(|s| s.len() * s.len()).sum::<usize>() * EDGE_FEATURES);
+            edges.reserve(pairs(scenes.iter().map(|s| s.len())) * EDGE_FEATURES);
         }
         let mut order = Vec::new();
         let range2 = match spec.neighbour_range {
@@ -179,20 +187,17 @@ impl SceneBatch {
                     for slot in 0..spec.neighbours {
                         match order.get(slot) {
                             Some(&(_, j)) => {
-                                let o = &s.agents[j].obs;
-                                let q = nm.to_model(o[OBS_LEN - 1]);
-                                let r = nm.to_model(o[OBS_LEN - 2]);
-                                obs.extend_from_slice(&[1.0, q.x, q.y, q.x - r.x, q.y - r.y]);
+                                obs.push(1.0);
+                                obs.extend_from_slice(&seen_from(&nm, &s.agents[j]));
                             }
                             None => obs.extend_from_slice(&[0.0; NEIGHBOUR_FEATURES]),
                         }
                     }
                 }
                 if spec.edges {
+                    // In metres (over the scale): the edge net's inputs stay small.
                     for b in &s.agents {
-                        let q = nm.to_model(b.obs[OBS_LEN - 1]) / spec.scale;
-                        let r = nm.to_model(b.obs[OBS_LEN - 2]) / spec.scale;
-                        edges.extend_from_slice(&[q.x, q.y, q.x - r.x, q.y - r.y]);
+                        edges.extend(seen_from(&nm, b).map(|v| v / spec.scale));
                     }
                 }
                 match &a.future {
@@ -229,14 +234,8 @@ impl SceneBatch {
     /// # Errors
     /// When the batch was built without edges.
     pub fn edge_tensor(&self) -> Result<Tensor> {
+        self.check_edges()?;
         let n = self.len();
-        let want: usize = self.scene_sizes.iter().map(|s| s * s).sum::<usize>() * EDGE_FEATURES;
-        if self.edges.len() != want {
-            candle_core::bail!(
-                "the batch carries {} edge numbers, not {want}",
-                self.edges.len()
-            );
-        }
         let mut full = vec![0.0f32; n * n * EDGE_FEATURES];
         let (mut start, mut at) = (0, 0);
         for &s in &self.scene_sizes {
@@ -249,6 +248,27 @@ impl SceneBatch {
             start += s;
         }
         Tensor::from_vec(full, (n, n, EDGE_FEATURES), self.obs.device())
+    }
+
+    /// Ordered pairs of agents within the batch's scenes (`Σ s²`): the rows of
+    /// [`SceneBatch::edges`].
+    pub fn pairs(&self) -> usize {
+        pairs(self.scene_sizes.iter().copied())
+    }
+
+    /// Whether [`SceneBatch::edges`] holds every pair's geometry (an edge net needs it).
+    ///
+    /// # Errors
+    /// When the batch was built without edges (or with the wrong number of them).
+    pub fn check_edges(&self) -> Result<()> {
+        let pairs = self.pairs();
+        if self.edges.len() != pairs * EDGE_FEATURES {
+            candle_core::bail!(
+                "the batch carries {} edge numbers for {pairs} pairs of agents",
+                self.edges.len()
+            );
+        }
+        Ok(())
     }
 
     /// `[N, N]` additive social mask (built on demand: it grows with N²).
@@ -270,6 +290,11 @@ impl SceneBatch {
     pub fn is_empty(&self) -> bool {
         self.norms.is_empty()
     }
+}
+
+/// Ordered pairs of agents within scenes of the given sizes.
+fn pairs(sizes: impl Iterator<Item = usize>) -> usize {
+    sizes.map(|s| s * s).sum()
 }
 
 /// Picks the sub-goal steps out of `[N, 24]` futures: `[N, 2·len]`.

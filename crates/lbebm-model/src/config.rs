@@ -794,6 +794,14 @@ mod tests {
             .to_string()
     }
 
+    /// Every one of `texts` is refused by a check whose message names `key`.
+    fn rejects_naming(key: &str, texts: &[&str]) {
+        for text in texts {
+            let e = rejection(text);
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
     #[test]
     fn toml_round_trip_and_validation() {
         let c = Config::default();
@@ -822,14 +830,14 @@ mod tests {
 
     #[test]
     fn the_prediction_starting_sigma_is_checked_falls_back_and_is_unwritten_when_unset() {
-        for text in [
-            "[langevin]\ntest_init_sigma = 0.0\n",
-            "[langevin]\ntest_init_sigma = -1.6\n",
-            "[langevin]\ntest_init_sigma = nan\n",
-        ] {
-            let e = rejection(text);
-            assert!(e.contains("langevin.test_init_sigma"), "{text}: {e}");
-        }
+        rejects_naming(
+            "langevin.test_init_sigma",
+            &[
+                "[langevin]\ntest_init_sigma = 0.0\n",
+                "[langevin]\ntest_init_sigma = -1.6\n",
+                "[langevin]\ntest_init_sigma = nan\n",
+            ],
+        );
         let c = Config::from_toml("[langevin]\ntest_init_sigma = 1.6\n").unwrap();
         assert_eq!(c.langevin.prediction_init_sigma(), 1.6);
         assert!(c.to_toml().contains("test_init_sigma = 1.6"));
@@ -841,13 +849,13 @@ mod tests {
 
     #[test]
     fn validation_candidates_need_covering_and_are_unwritten_when_off() {
-        for text in [
-            "[train]\nval_candidates = 120\n",
-            "[train]\nval_covering = true\nval_candidates = 20\n",
-        ] {
-            let e = rejection(text);
-            assert!(e.contains("train.val_candidates"), "{text}: {e}");
-        }
+        rejects_naming(
+            "train.val_candidates",
+            &[
+                "[train]\nval_candidates = 120\n",
+                "[train]\nval_covering = true\nval_candidates = 20\n",
+            ],
+        );
         let c = Config::from_toml("[train]\nval_covering = true\nval_candidates = 120\n").unwrap();
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("val_candidates = 120"));
@@ -856,19 +864,18 @@ mod tests {
 
     #[test]
     fn neighbours_are_bounded_and_unwritten_when_off() {
-        let e = rejection("[model]\nneighbours = 17\n");
-        assert!(e.contains("model.neighbours"), "{e}");
+        rejects_naming("model.neighbours", &["[model]\nneighbours = 17\n"]);
         let c = Config::from_toml("[model]\nneighbours = 4\n").unwrap();
         assert!(c.to_toml().contains("neighbours = 4"));
         assert!(!Config::default().to_toml().contains("neighbours"));
-        for text in [
-            "[model]\nneighbours = 4\nneighbour_range = -1.0\n",
-            "[model]\nneighbours = 4\nneighbour_range = inf\n",
-            "[model]\nneighbour_range = 3.0\n",
-        ] {
-            let e = rejection(text);
-            assert!(e.contains("model.neighbour_range"), "{text}: {e}");
-        }
+        rejects_naming(
+            "model.neighbour_range",
+            &[
+                "[model]\nneighbours = 4\nneighbour_range = -1.0\n",
+                "[model]\nneighbours = 4\nneighbour_range = inf\n",
+                "[model]\nneighbour_range = 3.0\n",
+            ],
+        );
         let c = Config::from_toml("[model]\nneighbours = 4\nneighbour_range = 3.0\n").unwrap();
         assert!(c.to_toml().contains("neighbour_range = 3"));
         assert!(!Config::default().to_toml().contains("neighbour_range"));
@@ -876,13 +883,13 @@ mod tests {
 
     #[test]
     fn social_edges_need_pooling_and_are_unwritten_when_off() {
-        for text in [
-            "[model]\nsocial_edges = 257\n",
-            "[model]\nsocial = false\nsocial_edges = 16\n",
-        ] {
-            let e = rejection(text);
-            assert!(e.contains("model.social_edges"), "{text}: {e}");
-        }
+        rejects_naming(
+            "model.social_edges",
+            &[
+                "[model]\nsocial_edges = 257\n",
+                "[model]\nsocial = false\nsocial_edges = 16\n",
+            ],
+        );
         let c = Config::from_toml("[model]\nsocial_edges = 16\n").unwrap();
         assert!(c.to_toml().contains("social_edges = 16"));
         assert!(!Config::default().to_toml().contains("social_edges"));
@@ -890,14 +897,14 @@ mod tests {
 
     #[test]
     fn the_social_radius_needs_pooling_and_is_unwritten_when_off() {
-        for text in [
-            "[model]\nsocial_radius = -1.0\n",
-            "[model]\nsocial_radius = nan\n",
-            "[model]\nsocial = false\nsocial_radius = 2.0\n",
-        ] {
-            let e = rejection(text);
-            assert!(e.contains("model.social_radius"), "{text}: {e}");
-        }
+        rejects_naming(
+            "model.social_radius",
+            &[
+                "[model]\nsocial_radius = -1.0\n",
+                "[model]\nsocial_radius = nan\n",
+                "[model]\nsocial = false\nsocial_radius = 2.0\n",
+            ],
+        );
         let c = Config::from_toml("[model]\nsocial_radius = 2.5\n").unwrap();
         assert!(c.clone().check().is_ok());
         assert!(c.to_toml().contains("social_radius = 2.5"));
@@ -906,13 +913,13 @@ mod tests {
 
     #[test]
     fn the_end_point_weight_needs_best_of_many_and_is_unwritten_when_off() {
-        for text in [
-            "[train]\nvariety_endpoint = 1.0\n",
-            "[train]\nvariety_samples = 8\nvariety_endpoint = -1.0\n",
-        ] {
-            let e = rejection(text);
-            assert!(e.contains("train.variety_endpoint"), "{text}: {e}");
-        }
+        rejects_naming(
+            "train.variety_endpoint",
+            &[
+                "[train]\nvariety_endpoint = 1.0\n",
+                "[train]\nvariety_samples = 8\nvariety_endpoint = -1.0\n",
+            ],
+        );
         let c =
             Config::from_toml("[train]\nvariety_samples = 8\nvariety_endpoint = 2.0\n").unwrap();
         assert!(c.clone().check().is_ok());

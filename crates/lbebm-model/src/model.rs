@@ -282,8 +282,8 @@ impl Lbebm {
     pub fn social_mask(&self, batch: &crate::batch::SceneBatch) -> Result<Tensor> {
         let mask = batch.mask_within(self.cfg.model.social_radius)?;
         let bias = match &self.social {
-            Some(s) if s.edge.is_some() => s.edge_bias(&batch.edge_tensor()?)?,
-            _ => None,
+            Some(s) => s.edge_bias(batch)?,
+            None => None,
         };
         match bias {
             Some(b) => mask + b,

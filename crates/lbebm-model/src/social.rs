@@ -1,7 +1,7 @@
 //! Non-local social pooling over the agents of a scene, and the mask that keeps scenes
 //! of one batch apart.
 
-use crate::batch::EDGE_FEATURES;
+use crate::batch::{SceneBatch, EDGE_FEATURES};
 use crate::config::CheckedConfig;
 use crate::nn::Mlp;
 use candle_core::{Device, Module, Result, Tensor};
@@ -39,16 +39,15 @@ impl SocialPooling {
         })
     }
 
-    /// The edge net's term of every affinity, `[N, N]`, from the pairs' geometry
-    /// `[N, N, EDGE_FEATURES]` ([`crate::batch::SceneBatch::edge_tensor`]); `None`
-    /// without an edge net.
-    pub fn edge_bias(&self, edges: &Tensor) -> Result<Option<Tensor>> {
+    /// The edge net's term of every affinity of `batch`, `[N, N]`, from the pairs'
+    /// geometry ([`SceneBatch::edge_tensor`]); `None` without an edge net.
+    pub fn edge_bias(&self, batch: &SceneBatch) -> Result<Option<Tensor>> {
         let Some(net) = &self.edge else {
             return Ok(None);
         };
-        let (n, m, k) = edges.dims3()?;
-        let b = net.forward(&edges.reshape((n * m, k))?)?;
-        Ok(Some(b.reshape((n, m))?))
+        let n = batch.len();
+        let edges = batch.edge_tensor()?.reshape((n * n, EDGE_FEATURES))?;
+        Ok(Some(net.forward(&edges)?.reshape((n, n))?))
     }
 
     /// `c ← c + A·g(c)`, `A = softmax(θ(c)φ(c)ᵀ + mask)` row-wise, `rounds` times

@@ -13,7 +13,7 @@ mod energy;
 
 pub use energy::{CpuEnergy, EnergyScratch};
 
-use crate::batch::{SceneBatch, EDGE_FEATURES};
+use crate::batch::SceneBatch;
 use crate::kernels::{gemm, serial, Mat, Write};
 use crate::langevin::{self, Diffusion, Draw, LangevinParams, Noise};
 use crate::social::{within, MASKED};
@@ -142,34 +142,35 @@ impl CpuModel {
         if self.social_radius > 0.0 && last.len() != n {
             candle_core::bail!("encode: {} last positions for {n} agents", last.len());
         }
-        let pairs: usize = scene_sizes.iter().map(|s| s * s).sum();
-        if social.edge.is_some() && batch.edges.len() != pairs * EDGE_FEATURES {
-            candle_core::bail!(
-                "encode: {} edge numbers for {pairs} pairs of agents",
-                batch.edges.len()
-            );
-        }
         let f = self.fdim;
         let d = social.theta.out_dim();
-        // With a radius: which pairs of each scene are too far apart to pool, the scenes'
-        // `s × s` blocks one after another; the same in every round, so found once.
-        let mut far = Vec::new();
+        // What the tensor path's mask adds to the affinities within each scene, the scenes'
+        // `s × s` blocks one after another (empty when it is all 0): the edge net's terms,
+        // and the same exact −1e9 for pairs beyond the radius (exp() of it is 0). The same
+        // in every round, so found once.
+        let mut offset = match &social.edge {
+            Some(net) => {
+                batch.check_edges()?;
+                net.forward(&batch.edges, batch.pairs())
+            }
+            None => Vec::new(),
+        };
         if self.social_radius > 0.0 {
+            offset.resize(batch.pairs(), 0.0);
+            let mut at = 0;
             let mut start = 0;
             for &s in scene_sizes {
                 for i in start..start + s {
-                    far.extend(
-                        (start..start + s).map(|j| !within(last[i], last[j], self.social_radius)),
-                    );
+                    for j in start..start + s {
+                        if !within(last[i], last[j], self.social_radius) {
+                            offset[at] += MASKED;
+                        }
+                        at += 1;
+                    }
                 }
                 start += s;
             }
         }
-        // The edge net's terms, the scenes' `s × s` blocks as `far`: the same every round.
-        let bias = match &social.edge {
-            Some(net) => net.forward(&batch.edges, batch.edges.len() / EDGE_FEATURES),
-            None => Vec::new(),
-        };
         for _ in 0..social.rounds {
             let th = social.theta.forward(&c, n);
             let ph = social.phi.forward(&c, n);
@@ -188,19 +189,9 @@ impl CpuModel {
                     &mut logits,
                     Write::Overwrite,
                 );
-                if !bias.is_empty() {
-                    for (v, b) in logits.iter_mut().zip(&bias[block..block + s * s]) {
-                        *v += b;
-                    }
-                }
-                if !far.is_empty() {
-                    // The same exact −1e9 as the tensor path's mask: exp() of it is 0.
-                    for (v, _) in logits
-                        .iter_mut()
-                        .zip(&far[block..block + s * s])
-                        .filter(|(_, f)| **f)
-                    {
-                        *v += MASKED;
+                if !offset.is_empty() {
+                    for (v, o) in logits.iter_mut().zip(&offset[block..block + s * s]) {
+                        *v += o;
                     }
                 }
                 block += s * s;
